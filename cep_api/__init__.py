@@ -1,0 +1,1 @@
+"""cep_api: a CEP (Brazilian postal code) lookup microservice."""

@@ -1,0 +1,33 @@
+"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [CSV]` loads CEPs."""
+import sys
+
+import waitress
+
+from .app import config_from_env, create_app
+from .models import init_db
+from .seed import SAMPLE_CSV, SeedError, seed
+
+
+def main(argv=sys.argv[1:]):
+    """Serve, or seed when the first argument is `seed`."""
+    config = config_from_env()
+    if argv[:1] == ["seed"]:
+        path = argv[1] if len(argv) > 1 else SAMPLE_CSV
+        init_db(config["cep_api.db_path"])
+        try:
+            added, present = seed(path)
+        except (OSError, SeedError) as error:
+            print(f"seed failed, nothing was loaded: {error}", file=sys.stderr)
+            return 1
+        print(f"added {added}, already present {present} ({config['cep_api.db_path']})")
+        return 0
+    if argv:
+        print("usage: python -m cep_api [seed [CSV]]", file=sys.stderr)
+        return 2
+    app = create_app(config)
+    waitress.serve(app, host=config["cep_api.host"], port=config["cep_api.port"], ident="cep_api")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Load CEP rows from a CSV file (cep,logradouro,complemento,bairro,cidade,uf,ibge) idempotently."""
+import csv
+import gzip
+from pathlib import Path
+
+from .models import Cep, db
+from .validation import clean_record, normalize_cep, range_error
+
+SAMPLE_CSV = Path(__file__).parent / "data" / "ceps_sample.csv"
+BATCH_SIZE = 500  # rows per INSERT: well under SQLite's limit on bound parameters
+
+
+class SeedError(ValueError):
+    """A row of the CSV is not a valid CEP record; nothing was loaded."""
+
+
+def read_rows(path):
+    """Yield valid records from the CSV (plain or .gz), or raise SeedError at the first bad row."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="", encoding="utf-8") as csv_file:
+        for line_number, row in enumerate(csv.DictReader(csv_file), start=2):
+            digits = normalize_cep(row.get("cep"))
+            row["localidade"] = row.pop("cidade", None)
+            fields, errors = clean_record({name: value for name, value in row.items()
+                                           if name != "cep" and value is not None})
+            if digits is None:
+                errors["cep"] = "is not a CEP"
+            elif not errors and range_error(digits, fields["uf"]):
+                errors["uf"] = range_error(digits, fields["uf"])
+            if errors:
+                raise SeedError(f"{path}, line {line_number}: {errors}")
+            yield {"cep": digits, **fields}
+
+
+def seed(path=SAMPLE_CSV):
+    """Insert the rows not yet present, in one transaction; return (added, already_present)."""
+    with db.connection_context():
+        before = Cep.select().count()
+        seen = 0
+        batch = []
+        with db.atomic("IMMEDIATE"):
+            for record in read_rows(path):
+                seen += 1
+                batch.append(record)
+                if len(batch) == BATCH_SIZE:
+                    Cep.insert_many(batch).on_conflict_ignore().execute()
+                    batch = []
+            if batch:
+                Cep.insert_many(batch).on_conflict_ignore().execute()
+        added = Cep.select().count() - before
+    return added, seen - added

@@ -1,0 +1,89 @@
+"""What a valid CEP record is: the CEP format, the 27 UFs and their Correios ranges, the fields."""
+import csv
+import re
+from pathlib import Path
+
+CEP_PATTERN = re.compile(r"^(\d{5})-?(\d{3})$")
+IBGE_PATTERN = re.compile(r"^\d{7}$")
+# A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
+NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
+
+TEXT_FIELDS = ("logradouro", "complemento", "bairro", "localidade", "uf", "ibge")
+REQUIRED_FIELDS = ("localidade", "uf")
+MAX_TEXT_LENGTH = 200
+
+
+def load_uf_ranges(path=Path(__file__).parent / "data" / "cep_ranges_uf.csv"):
+    """Read the Correios CEP ranges per UF (AM, DF and GO have two ranges each)."""
+    ranges = {}
+    with open(path, newline="", encoding="utf-8") as ranges_file:
+        for row in csv.DictReader(ranges_file):
+            ranges.setdefault(row["uf"], []).append((row["cep_inicio"], row["cep_fim"]))
+    return ranges
+
+
+UF_RANGES = load_uf_ranges()
+
+
+def normalize_cep(text):
+    """Return the 8 digits of a CEP written as 01001000 or 01001-000, or None if it is neither."""
+    match = CEP_PATTERN.match(text) if isinstance(text, str) else None
+    return match.group(1) + match.group(2) if match else None
+
+
+def format_cep(digits):
+    """Write 8 digits the way the API always answers: NNNNN-NNN."""
+    return f"{digits[:5]}-{digits[5:]}"
+
+
+def cep_in_uf(digits, uf):
+    """True when the CEP falls inside one of the UF's Correios ranges."""
+    return any(start <= digits <= end for start, end in UF_RANGES.get(uf, ()))
+
+
+def clean_record(data, partial=False):
+    """Check the fields of a request body except `cep`; return (clean fields, errors by field).
+
+    With `partial` (PATCH) missing fields are simply not changed; otherwise the required
+    ones must be there and the optional ones default to "". The caller checks the UF range
+    once it knows the final UF (for PATCH the stored one may be kept), and the CEP itself.
+    """
+    errors = {}
+    unknown = sorted(set(data) - set(TEXT_FIELDS) - {"cep"})
+    for name in unknown:
+        errors[name] = "unknown field"
+
+    clean = {}
+    for name in TEXT_FIELDS:
+        if name not in data:
+            if not partial and name in REQUIRED_FIELDS:
+                errors[name] = "is required"
+            elif not partial:
+                clean[name] = ""
+            continue
+        value = data[name]
+        if not isinstance(value, str):
+            errors[name] = "must be a string"
+            continue
+        value = value.strip()
+        if NOT_STORABLE.search(value):
+            errors[name] = "must be valid text (no NUL character or lone surrogate)"
+        elif len(value) > MAX_TEXT_LENGTH:
+            errors[name] = f"must be at most {MAX_TEXT_LENGTH} characters"
+        elif name in REQUIRED_FIELDS and not value:
+            errors[name] = "must not be empty"
+        elif name == "uf" and value.upper() not in UF_RANGES:
+            errors[name] = "must be one of the 27 UFs: " + ", ".join(sorted(UF_RANGES))
+        elif name == "ibge" and value and not IBGE_PATTERN.match(value):
+            errors[name] = "must be the 7-digit IBGE municipality code"
+        else:
+            clean[name] = value.upper() if name == "uf" else value
+    return clean, errors
+
+
+def range_error(cep_digits, uf):
+    """The error for a CEP outside its UF's range, or None when it fits."""
+    if cep_in_uf(cep_digits, uf):
+        return None
+    spans = ", ".join(f"{format_cep(a)}..{format_cep(b)}" for a, b in UF_RANGES[uf])
+    return f"CEP {format_cep(cep_digits)} is not in the Correios range of {uf} ({spans})"

@@ -1,0 +1,290 @@
+"""The CEP API: CRUD, validation, errors, determinism, over WebTest and over real waitress."""
+import hashlib
+import json
+import sqlite3
+import threading
+
+import pytest
+import requests
+from webtest import TestApp
+
+from cep_api.answers import AnswerMemo
+
+SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar",
+      "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
+NEW_CEP = {"cep": "01001-999", "logradouro": "Rua Nova", "complemento": "",
+           "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
+
+
+@pytest.fixture
+def client(cep_app):
+    return TestApp(cep_app)
+
+
+def table_digest(db_path):
+    """A fingerprint of every committed row, read over a separate connection."""
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute("SELECT * FROM cep ORDER BY cep").fetchall()
+    conn.close()
+    return hashlib.sha256(repr(rows).encode()).hexdigest()
+
+
+def assert_error(resp, status):
+    """The contract's error shape: JSON, never HTML or a traceback."""
+    assert resp.status_int == status
+    assert resp.content_type == "application/json"
+    error = resp.json["error"]
+    assert error["status"] == status
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in resp.text
+    return error
+
+
+# --- reading ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("written", ["01001000", "01001-000"])
+def test_get_accepts_cep_with_or_without_hyphen(client, written):
+    resp = client.get(f"/ceps/{written}")
+    assert resp.status_int == 200
+    assert resp.json == SE
+    assert resp.headers["Cache-Control"] == "public, max-age=3600"
+
+
+def test_same_get_gives_identical_bytes_and_etag_and_patch_changes_it(client):
+    first = client.get("/ceps/01001000")
+    second = client.get("/ceps/01001-000")
+    assert first.body == second.body
+    assert first.headers["ETag"] == second.headers["ETag"]
+
+    client.patch_json("/ceps/01001000", {"complemento": "lado par"})
+    third = client.get("/ceps/01001000")
+    assert third.json["complemento"] == "lado par"
+    assert third.headers["ETag"] != first.headers["ETag"]
+
+
+def test_etag_survives_a_restart_because_it_comes_from_content(cep_db_path):
+    from cep_api.app import create_app
+
+    before = TestApp(create_app({"cep_api.db_path": str(cep_db_path)})).get("/ceps/01001000")
+    after = TestApp(create_app({"cep_api.db_path": str(cep_db_path)})).get("/ceps/01001000")
+    assert before.body == after.body and before.headers["ETag"] == after.headers["ETag"]
+
+
+def test_if_none_match_gives_304_without_body(client):
+    etag = client.get("/ceps/01001000").headers["ETag"]
+    resp = client.get("/ceps/01001000", headers={"If-None-Match": etag})
+    assert resp.status_int == 304 and resp.body == b""
+    assert resp.headers["ETag"] == etag
+    assert client.get("/ceps/01001000", headers={"If-None-Match": f'W/{etag}, "x"'}).status_int == 304
+    assert client.get("/ceps/01001000", headers={"If-None-Match": '"other"'}).status_int == 200
+
+
+def test_unknown_cep_is_404_with_a_short_cache_control(client):
+    resp = client.get("/ceps/99999-999", expect_errors=True)
+    assert_error(resp, 404)
+    assert resp.headers["Cache-Control"] == "public, max-age=60"
+
+
+def test_list_is_sorted_paginated_and_filtered(client):
+    first = client.get("/ceps?per_page=5").json
+    assert first["page"] == 1 and first["per_page"] == 5 and first["total"] == 2711
+    ceps = [item["cep"] for item in first["items"]]
+    assert ceps == sorted(ceps) and ceps[0] == "01001-000"
+    second = client.get("/ceps?page=2&per_page=5").json
+    assert second["items"][0]["cep"] > ceps[-1]
+
+    ac = client.get("/ceps?uf=ac&per_page=100").json
+    assert ac["total"] > 0 and {item["uf"] for item in ac["items"]} == {"AC"}
+    town = client.get("/ceps", {"localidade": "São Paulo", "per_page": 100}).json
+    assert town["total"] > 0 and {item["localidade"] for item in town["items"]} == {"São Paulo"}
+    paulista = client.get("/ceps", {"q": "Paulista"}).json
+    assert any(item["cep"] == "01310-100" for item in paulista["items"])
+    assert all("Paulista" in item["logradouro"] + item["bairro"] for item in paulista["items"])
+    assert client.get("/ceps", {"q": "100%_no_such"}).json["total"] == 0
+
+
+def test_list_answers_are_deterministic_and_revalidatable(client):
+    first = client.get("/ceps?uf=RR")
+    assert first.body == client.get("/ceps?uf=RR").body
+    assert client.get("/ceps?uf=RR", headers={"If-None-Match": first.headers["ETag"]}).status_int == 304
+
+
+def test_health(client):
+    assert client.get("/health").json["status"] == "ok"
+
+
+# --- writing ---------------------------------------------------------------------------
+
+def test_create_read_replace_patch_delete(client):
+    created = client.post_json("/ceps", {**NEW_CEP, "cep": "01001999"})
+    assert created.status_int == 201
+    assert created.headers["Location"].endswith("/ceps/01001999")
+    assert created.json == NEW_CEP
+    assert client.get("/ceps/01001999").json == NEW_CEP
+
+    replaced = client.put_json("/ceps/01001-999", {"localidade": "  São Paulo ", "uf": "sp"})
+    assert replaced.json == {**NEW_CEP, "logradouro": "", "bairro": "", "ibge": ""}
+    assert client.get("/ceps/01001999").json == replaced.json
+
+    patched = client.patch_json("/ceps/01001999", {"bairro": "Centro", "cep": "01001-999"})
+    assert patched.json["bairro"] == "Centro" and patched.json["localidade"] == "São Paulo"
+    assert client.get("/ceps/01001999").headers["ETag"] == patched.headers["ETag"]
+
+    deleted = client.delete("/ceps/01001-999")
+    assert deleted.status_int == 204 and deleted.body == b""
+    assert client.get("/ceps/01001999", expect_errors=True).status_int == 404
+
+
+def test_a_write_is_visible_to_the_next_read(client):
+    """The memo of encoded answers must never hide a write."""
+    for round_number in range(3):
+        client.get("/ceps/01001000")  # fills the memo
+        client.patch_json("/ceps/01001000", {"logradouro": f"Praça {round_number}"})
+        assert client.get("/ceps/01001000").json["logradouro"] == f"Praça {round_number}"
+    client.delete("/ceps/01001000")
+    assert client.get("/ceps/01001000", expect_errors=True).status_int == 404
+    client.post_json("/ceps", SE)
+    assert client.get("/ceps/01001000").json == SE
+
+
+def test_patch_can_move_a_cep_to_another_uf_only_within_its_range(client):
+    resp = client.patch_json("/ceps/01001000", {"uf": "RJ"}, expect_errors=True)
+    assert "uf" in assert_error(resp, 422)["fields"]
+    # DF has two ranges; 73000-000.. belongs to its second one.
+    client.post_json("/ceps", {"cep": "73000-001", "localidade": "Brasília", "uf": "DF"})
+    assert client.get("/ceps/73000001").json["uf"] == "DF"
+
+
+# --- bad input: every status of the conventions, and the table is unchanged --------------
+
+BIG = {"localidade": "x" * (101 * 1024), "uf": "SP", "cep": "01001998"}
+
+BAD_REQUESTS = [
+    # (id, method, path, body (dict/list = JSON, str = raw), content type, status, fields)
+    ("malformed-json", "POST", "/ceps", '{"cep": "01001998",', "application/json", 400, None),
+    ("json-array", "POST", "/ceps", "[1, 2]", "application/json", 400, None),
+    ("json-null", "PATCH", "/ceps/01001000", "null", "application/json", 400, None),
+    ("empty-body", "PUT", "/ceps/01001000", "", "application/json", 400, None),
+    ("bad-cep-in-path", "GET", "/ceps/0100100", None, None, 400, None),
+    ("letters-in-path", "DELETE", "/ceps/abcde-fgh", None, None, 400, None),
+    ("unknown-cep-get", "GET", "/ceps/99999999", None, None, 404, None),
+    ("unknown-cep-put", "PUT", "/ceps/01001998", {"localidade": "X", "uf": "SP"}, None, 404, None),
+    ("unknown-cep-patch", "PATCH", "/ceps/01001998", {"bairro": "X"}, None, 404, None),
+    ("unknown-cep-delete", "DELETE", "/ceps/01001998", None, None, 404, None),
+    ("unknown-path", "GET", "/cepz", None, None, 404, None),
+    ("method-on-list", "DELETE", "/ceps", None, None, 405, None),
+    ("method-on-item", "POST", "/ceps/01001000", {"uf": "SP"}, None, 405, None),
+    ("duplicate", "POST", "/ceps", SE, None, 409, None),
+    ("duplicate-without-hyphen", "POST", "/ceps", {**SE, "cep": "01001000"}, None, 409, None),
+    ("too-large", "POST", "/ceps", BIG, None, 413, None),
+    ("text-plain", "POST", "/ceps", json.dumps(NEW_CEP), "text/plain", 415, None),
+    ("form-put", "PUT", "/ceps/01001000", "uf=SP", "application/x-www-form-urlencoded", 415, None),
+    ("no-type-patch", "PATCH", "/ceps/01001000", '{"bairro": "x"}', "", 415, None),
+    ("unknown-field", "POST", "/ceps", {**NEW_CEP, "pais": "BR"}, None, 422, {"pais"}),
+    ("missing-required", "POST", "/ceps", {"cep": "01001998"}, None, 422, {"localidade", "uf"}),
+    ("missing-cep", "POST", "/ceps", {"localidade": "X", "uf": "SP"}, None, 422, {"cep"}),
+    ("bad-cep-in-body", "POST", "/ceps", {**NEW_CEP, "cep": "1001-000"}, None, 422, {"cep"}),
+    ("unknown-uf", "POST", "/ceps", {**NEW_CEP, "uf": "XX"}, None, 422, {"uf"}),
+    ("out-of-uf-range", "POST", "/ceps", {**NEW_CEP, "uf": "RS"}, None, 422, {"uf"}),
+    ("ibge-6-digits", "POST", "/ceps", {**NEW_CEP, "ibge": "355030"}, None, 422, {"ibge"}),
+    ("number-not-string", "POST", "/ceps", {**NEW_CEP, "bairro": 12}, None, 422, {"bairro"}),
+    ("null-not-string", "PUT", "/ceps/01001000", {**SE, "logradouro": None}, None, 422, {"logradouro"}),
+    ("empty-localidade", "PATCH", "/ceps/01001000", {"localidade": "  "}, None, 422, {"localidade"}),
+    ("lone-surrogate", "PATCH", "/ceps/01001000", '{"bairro": "\\ud800"}', "application/json", 422, {"bairro"}),
+    ("too-long", "PATCH", "/ceps/01001000", {"bairro": "x" * 201}, None, 422, {"bairro"}),
+    ("cep-cannot-change", "PATCH", "/ceps/01001000", {"cep": "01001-001"}, None, 422, {"cep"}),
+    ("per-page-zero", "GET", "/ceps?per_page=0", None, None, 422, {"per_page"}),
+    ("per-page-101", "GET", "/ceps?per_page=101", None, None, 422, {"per_page"}),
+    ("page-not-number", "GET", "/ceps?page=x", None, None, 422, {"page"}),
+    ("unknown-filter", "GET", "/ceps?cidade=X", None, None, 422, {"cidade"}),
+    ("bad-uf-filter", "GET", "/ceps?uf=XX", None, None, 422, {"uf"}),
+]
+
+
+@pytest.mark.parametrize("method, path, body, content_type, status, fields", [case[1:] for case in BAD_REQUESTS],
+                         ids=[case[0] for case in BAD_REQUESTS])
+def test_bad_input_gets_a_json_error_and_changes_nothing(client, cep_db_path, method, path, body,
+                                                        content_type, status, fields):
+    before = table_digest(cep_db_path)
+    if isinstance(body, (dict, list)):
+        body, content_type = json.dumps(body), content_type or "application/json"
+    resp = client.request(path, method=method, body=(body or "").encode(), content_type=content_type,
+                          expect_errors=True)
+    error = assert_error(resp, status)
+    if fields:
+        assert set(error["fields"]) == fields
+    if status == 405:
+        assert resp.headers["Allow"]
+    assert table_digest(cep_db_path) == before
+
+
+def test_every_status_of_the_conventions_is_covered():
+    assert {case[5] for case in BAD_REQUESTS} == {400, 404, 405, 409, 413, 415, 422}
+
+
+def test_an_unexpected_failure_is_a_json_500_without_traceback(client, cep_app):
+    from cep_api.models import Cep, db
+
+    with db.connection_context():
+        Cep.drop_table()
+    resp = client.get("/ceps/01001000", expect_errors=True)
+    assert assert_error(resp, 500)["message"] == "Internal server error."
+
+
+# --- the memo of answers ---------------------------------------------------------------
+
+def test_memo_does_not_keep_an_answer_read_before_a_concurrent_write():
+    memo = AnswerMemo()
+    seen = memo.writes_so_far()
+    memo.forget("01001000")  # a write lands while the reader was reading
+    memo.remember("01001000", (b"old", '"old"'), seen)
+    assert memo.get("01001000") is None
+    memo.remember("01001000", (b"new", '"new"'), memo.writes_so_far())
+    assert memo.get("01001000") == (b"new", '"new"')
+
+
+def test_memo_stays_bounded():
+    memo = AnswerMemo(max_entries=2)
+    for cep in ("1", "2", "3"):
+        memo.remember(cep, (b"", ""), memo.writes_so_far())
+    assert memo.get("1") is None and memo.get("2") and memo.get("3")
+
+
+# --- over real waitress ----------------------------------------------------------------
+
+def test_served_by_waitress_over_loopback(cep_app, serve):
+    server = serve(cep_app)
+    with requests.Session() as http:
+        resp = http.get(f"{server.url}/ceps/01001000", timeout=5)
+        assert resp.status_code == 200 and resp.json() == SE
+        assert resp.headers["Content-Type"] == "application/json"
+        created = http.post(f"{server.url}/ceps", json=NEW_CEP, timeout=5)
+        assert created.status_code == 201
+        assert http.get(f"{server.url}{created.headers['Location'].removeprefix(server.url)}",
+                        timeout=5).json() == NEW_CEP
+        wrong = http.post(f"{server.url}/ceps", data="x", headers={"Content-Type": "text/plain"}, timeout=5)
+        assert wrong.status_code == 415 and wrong.json()["error"]["status"] == 415
+
+
+def test_concurrent_writes_under_waitress_threads_all_succeed(cep_app, serve, cep_db_path):
+    """Many threads writing at once: every request answered, none 'database is locked'."""
+    server = serve(cep_app, threads=8)
+    statuses = []
+
+    def writer(worker):
+        with requests.Session() as http:
+            for n in range(10):
+                cep = f"0100{worker}{n:03d}"
+                statuses.append(http.post(f"{server.url}/ceps", json={**NEW_CEP, "cep": cep}, timeout=10).status_code)
+                statuses.append(http.patch(f"{server.url}/ceps/01001000", json={"bairro": f"Sé {worker}"},
+                                           timeout=10).status_code)
+
+    threads = [threading.Thread(target=writer, args=(worker,)) for worker in range(2, 8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(201) == 60 and statuses.count(200) == 60
+    with sqlite3.connect(cep_db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM cep").fetchone()[0] == 2711 + 60
+    conn.close()
