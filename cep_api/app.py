@@ -6,7 +6,7 @@ from bottle import Bottle, request, response
 from peewee import IntegrityError
 
 from .answers import AnswerMemo, etag_for
-from .jsonhttp import ApiError, json_bytes, read_json_object, render_error, send_json
+from .jsonhttp import ApiError, json_bytes, read_json_object, read_list_query, render_error, send_json
 from .models import Cep, db, init_db
 from .validation import UF_RANGES, clean_record, format_cep, normalize_cep, range_error
 
@@ -56,10 +56,13 @@ def create_app(config=None):
 
     @app.get("/ceps")
     def list_ceps():
-        page, per_page, filters = read_list_query()
+        page, per_page, filters = read_list_query(("uf", "localidade", "q"))
         query = Cep.select().order_by(Cep.cep)
         if "uf" in filters:
-            query = query.where(Cep.uf == filters["uf"])
+            uf = filters["uf"].upper()
+            if uf not in UF_RANGES:
+                raise ApiError(422, "Some query parameters are invalid.", {"uf": "must be one of the 27 UFs"})
+            query = query.where(Cep.uf == uf)
         if "localidade" in filters:
             query = query.where(Cep.localidade == filters["localidade"])
         if "q" in filters:
@@ -150,35 +153,6 @@ def create_app(config=None):
         return b""
 
     return app
-
-
-def read_list_query():
-    """Parse ?page=&per_page= and the filters of GET /ceps, or answer 422."""
-    allowed = {"page", "per_page", "uf", "localidade", "q"}
-    errors = {name: "unknown query parameter" for name in request.query if name not in allowed}
-    page = read_int_param("page", 1, 1, None, errors)
-    per_page = read_int_param("per_page", 20, 1, 100, errors)
-    filters = {name: request.query.getunicode(name, "").strip() for name in ("uf", "localidade", "q")
-               if name in request.query}
-    if "uf" in filters:
-        filters["uf"] = filters["uf"].upper()
-        if filters["uf"] not in UF_RANGES:
-            errors["uf"] = "must be one of the 27 UFs"
-    if errors:
-        raise ApiError(422, "Some query parameters are invalid.", errors)
-    return page, per_page, filters
-
-
-def read_int_param(name, default, lowest, highest, errors):
-    """An integer query parameter within [lowest, highest]; problems go into `errors`."""
-    text = request.query.get(name)
-    if text is None:
-        return default
-    bounds = f"from {lowest} to {highest}" if highest else f"{lowest} or more"
-    if not (text.isascii() and text.isdigit()) or not lowest <= int(text) <= (highest or int(text)):
-        errors[name] = f"must be a whole number {bounds}"
-        return default
-    return int(text)
 
 
 def path_cep(text):

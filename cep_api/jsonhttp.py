@@ -41,6 +41,33 @@ def read_json_object():
     return data
 
 
+def read_list_query(filter_names):
+    """Parse ?page=&per_page= and the named filters of a list request, or answer 422.
+
+    Returns (page, per_page, {filter: trimmed text}) with only the filters that were sent.
+    """
+    errors = {name: "unknown query parameter" for name in request.query
+              if name not in ("page", "per_page", *filter_names)}
+    # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
+    page = read_whole_number("page", 1, 1, 10**9, errors)
+    per_page = read_whole_number("per_page", 20, 1, 100, errors)
+    if errors:
+        raise ApiError(422, "Some query parameters are invalid.", errors)
+    filters = {name: request.query.getunicode(name, "").strip() for name in filter_names if name in request.query}
+    return page, per_page, filters
+
+
+def read_whole_number(name, default, lowest, highest, errors):
+    """A whole-number query parameter within [lowest, highest]; problems go into `errors`."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
+        errors[name] = f"must be a whole number from {lowest} to {highest}"
+        return default
+    return int(text)
+
+
 def render_error(error):
     """Bottle's error handler: every error, ours or Bottle's own, becomes JSON, never HTML."""
     if error.status_code >= 500:

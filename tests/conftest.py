@@ -42,6 +42,18 @@ def cep_app(cep_db_path):
     return create_app({"cep_api.db_path": str(cep_db_path)})
 
 
+class QuickStopServer(StopableWSGIServer):
+    """WebTest's stoppable waitress server, polling every 50 ms instead of 500 ms, so that a
+    test does not wait half a second for the server thread to notice its shutdown."""
+
+    def run(self):
+        try:
+            self.asyncore.loop(0.05, map=self._map)
+        except OSError:
+            if not self.was_shutdown:
+                raise
+
+
 class LoopbackServer:
     """A WSGI app served by real waitress on 127.0.0.1 and an ephemeral port, in a thread.
 
@@ -50,7 +62,7 @@ class LoopbackServer:
     """
 
     def __init__(self, app, threads=4):
-        self.server = StopableWSGIServer.create(
+        self.server = QuickStopServer.create(
             app, host="127.0.0.1", port=0, threads=threads, expose_tracebacks=False)
         self.port = self.server.effective_port
         self.url = f"http://127.0.0.1:{self.port}"
@@ -81,3 +93,67 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+class RequestLog:
+    """WSGI middleware that records what a real server was asked and answered.
+
+    Wrapped around the real CEP API, it lets a test prove that the staff API made no
+    HTTP call at all (a cache hit) or sent a conditional GET (a revalidation).
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.calls = []  # (method, path, If-None-Match, status)
+
+    def __call__(self, environ, start_response):
+        def recording_start_response(status, headers, exc_info=None):
+            self.calls.append((environ["REQUEST_METHOD"], environ["PATH_INFO"],
+                               environ.get("HTTP_IF_NONE_MATCH"), int(status.split()[0])))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, recording_start_response)
+
+    def lookups(self):
+        """The CEP lookups served so far (health checks left out)."""
+        return [call for call in self.calls if call[1].startswith("/ceps/")]
+
+
+@pytest.fixture
+def cep_server(cep_app, serve):
+    """The real CEP API on a loopback port, seeded, with `.log` of the requests it served."""
+    log = RequestLog(cep_app)
+    server = serve(log)
+    server.log = log
+    return server
+
+
+@pytest.fixture
+def staff_db_path(tmp_path):
+    return tmp_path / "staff.sqlite3"
+
+
+@pytest.fixture
+def make_staff_app(staff_db_path):
+    """make_staff_app(cep_api_url, **settings) -> a staff app over this test's staff database."""
+    from staff_api.app import create_app
+
+    def make(cep_api_url, **settings):
+        config = {"staff_api.db_path": str(staff_db_path), "staff_api.cep_api_url": cep_api_url,
+                  "staff_api.cep_timeout": 2.0, "staff_api.cep_cache_ttl": 86400.0,
+                  "staff_api.cep_negative_ttl": 300.0}
+        config.update({f"staff_api.{name}": value for name, value in settings.items()})
+        return create_app(config)
+
+    return make
+
+
+def count_rows(db_path, table):
+    """Rows committed in `table`, read over a separate connection."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        conn.close()

@@ -196,6 +196,7 @@ BAD_REQUESTS = [
     ("per-page-zero", "GET", "/ceps?per_page=0", None, None, 422, {"per_page"}),
     ("per-page-101", "GET", "/ceps?per_page=101", None, None, 422, {"per_page"}),
     ("page-not-number", "GET", "/ceps?page=x", None, None, 422, {"page"}),
+    ("page-beyond-sqlite", "GET", "/ceps?page=10000000000", None, None, 422, {"page"}),
     ("unknown-filter", "GET", "/ceps?cidade=X", None, None, 422, {"cidade"}),
     ("bad-uf-filter", "GET", "/ceps?uf=XX", None, None, 422, {"uf"}),
 ]

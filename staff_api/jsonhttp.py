@@ -1,0 +1,85 @@
+"""JSON over HTTP for Bottle: read a JSON object, answer JSON, render every error as JSON.
+
+The CEP API owns a copy of this small module: the two services share no code.
+"""
+import json
+
+from bottle import HTTPError, request, response
+
+
+class ApiError(HTTPError):
+    """An error we raise on purpose; `render_error` turns it into the contract's JSON shape."""
+
+    def __init__(self, status, message, fields=None, **headers):
+        super().__init__(status, message, **headers)
+        self.fields = fields
+
+
+def json_bytes(data):
+    """Encode `data` the same way every time: compact, UTF-8, keys in the order we built them."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def send_json(data, status=200, headers=None):
+    """Set status and headers on the response and return the encoded body."""
+    response.status = status
+    response.content_type = "application/json"
+    for name, value in (headers or {}).items():
+        response.set_header(name, value)
+    return json_bytes(data)
+
+
+def read_json_object():
+    """Return the request body as a dict, or raise the error the contract asks for."""
+    media_type = request.content_type.split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "Send the body as JSON with 'Content-Type: application/json'.")
+    # Bottle answers 413 past BaseRequest.MEMFILE_MAX (100 KiB) and 400 for malformed JSON.
+    data = request.json
+    if not isinstance(data, dict):
+        raise ApiError(400, "The JSON body must be an object, like {\"field\": \"value\"}.")
+    return data
+
+
+def read_list_query(filter_names):
+    """Parse ?page=&per_page= and the named filters of a list request, or answer 422.
+
+    Returns (page, per_page, {filter: trimmed text}) with only the filters that were sent.
+    """
+    errors = {name: "unknown query parameter" for name in request.query
+              if name not in ("page", "per_page", *filter_names)}
+    # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
+    page = read_whole_number("page", 1, 1, 10**9, errors)
+    per_page = read_whole_number("per_page", 20, 1, 100, errors)
+    if errors:
+        raise ApiError(422, "Some query parameters are invalid.", errors)
+    filters = {name: request.query.getunicode(name, "").strip() for name in filter_names if name in request.query}
+    return page, per_page, filters
+
+
+def read_whole_number(name, default, lowest, highest, errors):
+    """A whole-number query parameter within [lowest, highest]; problems go into `errors`."""
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
+        errors[name] = f"must be a whole number from {lowest} to {highest}"
+        return default
+    return int(text)
+
+
+def render_error(error):
+    """Bottle's error handler: every error, ours or Bottle's own, becomes JSON, never HTML."""
+    if error.status_code >= 500:
+        # The traceback goes to the server log (Bottle writes it there), never to the client.
+        message = "Internal server error." if error.status_code == 500 else str(error.body)
+    elif isinstance(error.body, str) and error.body:
+        message = error.body
+    else:
+        message = error.status_line.split(" ", 1)[1]
+    body = {"status": error.status_code, "message": message}
+    fields = getattr(error, "fields", None)
+    if fields:
+        body["fields"] = fields
+    response.content_type = "application/json"
+    return json_bytes({"error": body})

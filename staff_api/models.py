@@ -1,0 +1,112 @@
+"""The staff API's tables (employees and the CEP cache) in its own SQLite file."""
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from peewee import CharField, FloatField, IntegerField, Model, TextField
+from playhouse.pool import PooledSqliteDatabase
+
+from .validation import format_cep
+
+# Deferred: the path is only known when create_app() gets its configuration.
+# A pool hands a connection back instead of closing the file, so taking one per request
+# is cheap (a fresh SQLite connect + close costs about 530 µs of CPU here).
+db = PooledSqliteDatabase(None)
+
+
+def iso_utc(timestamp):
+    """A Unix time as the API writes times: ISO 8601, UTC, whole seconds, 'Z'."""
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc_now():
+    """Now, written as the API writes times."""
+    return iso_utc(time.time())
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Employee(BaseModel):
+    """An employee; the address columns are a copy of the CEP API's answer for `cep`."""
+
+    name = CharField()
+    email = CharField()
+    email_key = CharField(unique=True)  # email.casefold(): uniqueness that ignores case
+    role = CharField(default="")
+    cep = CharField(max_length=8)  # 8 digits, no hyphen
+    number = CharField(default="")
+    complement = CharField(default="")
+    logradouro = CharField(default="")
+    bairro = CharField(default="")
+    localidade = CharField(default="")
+    uf = CharField(max_length=2, index=True)
+    ibge = CharField(default="")
+    created_at = CharField()  # ISO 8601 text sorts like the time it names
+    updated_at = CharField()
+
+    def to_dict(self):
+        """The employee as the API answers it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "cep": format_cep(self.cep),
+            "number": self.number,
+            "complement": self.complement,
+            "address": {
+                "logradouro": self.logradouro,
+                "bairro": self.bairro,
+                "localidade": self.localidade,
+                "uf": self.uf,
+                "ibge": self.ibge,
+            },
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class CepCacheEntry(BaseModel):
+    """One remembered answer of the CEP API (see cep_client.py for how it is used)."""
+
+    cep = CharField(max_length=8, primary_key=True)
+    status = IntegerField()  # what the CEP API answered: 200 (found) or 404 (not found)
+    body = TextField(default="")  # the JSON record for a 200, empty for a 404
+    etag = CharField(default="")  # sent back as If-None-Match to revalidate
+    fetched_at = FloatField()  # Unix time: compared with time.time(), shown as ISO text
+    expires_at = FloatField()  # fresh until then; afterwards revalidated before use
+    hits = IntegerField(default=0)  # answers served from this entry without a fetch
+
+    def to_dict(self):
+        """The entry as GET /cep-cache lists it."""
+        return {
+            "cep": format_cep(self.cep),
+            "status": self.status,
+            "fetched_at": iso_utc(self.fetched_at),
+            "expires_at": iso_utc(self.expires_at),
+            "hits": self.hits,
+        }
+
+
+def init_db(path):
+    """Point the models at `path`, with the pragmas every connection gets, and create the tables."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if not db.deferred:
+        db.close_all()  # an earlier app in this process (a test) used another file
+    db.init(
+        str(path),
+        pragmas={
+            "journal_mode": "wal",  # readers never wait for the writer
+            "busy_timeout": 5000,  # a second writer waits up to 5 s instead of failing
+            "synchronous": "normal",  # safe with WAL, and much faster commits
+        },
+        check_same_thread=False,  # waitress threads share the pool's connections
+        max_connections=32,
+        timeout=10,  # wait up to 10 s for a free pooled connection
+    )
+    with db.connection_context():
+        db.create_tables([Employee, CepCacheEntry])

@@ -1,0 +1,65 @@
+"""What a valid employee body is: required fields, lengths, a plausible e-mail, a CEP."""
+import re
+
+CEP_PATTERN = re.compile(r"^(\d{5})-?(\d{3})$")
+# Plausible, not RFC 5322: something@something.tld, no spaces. The only real proof is a mail.
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+# A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
+NOT_STORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+# Every field a client may send, with its longest allowed length.
+MAX_LENGTHS = {"name": 120, "email": 254, "role": 80, "cep": 9, "number": 20, "complement": 120}
+REQUIRED_FIELDS = ("name", "email", "cep")
+READ_ONLY_FIELDS = ("id", "address", "created_at", "updated_at")
+
+
+def normalize_cep(text):
+    """Return the 8 digits of a CEP written as 01001000 or 01001-000, or None if it is neither."""
+    match = CEP_PATTERN.match(text) if isinstance(text, str) else None
+    return match.group(1) + match.group(2) if match else None
+
+
+def format_cep(digits):
+    """8 digits written the way the API answers: NNNNN-NNN."""
+    return f"{digits[:5]}-{digits[5:]}"
+
+
+def clean_employee(data, partial=False):
+    """Check a request body; return (clean fields, errors by field).
+
+    With `partial` (PATCH) missing fields are left as they are; otherwise the required ones
+    must be there and the optional ones default to "". `cep` comes back as 8 digits.
+    """
+    errors = {}
+    for name in data:
+        if name in READ_ONLY_FIELDS:
+            errors[name] = "is read-only: the service fills it in"
+        elif name not in MAX_LENGTHS:
+            errors[name] = "unknown field"
+
+    clean = {}
+    for name, max_length in MAX_LENGTHS.items():
+        if name not in data:
+            if not partial and name in REQUIRED_FIELDS:
+                errors[name] = "is required"
+            elif not partial:
+                clean[name] = ""
+            continue
+        value = data[name]
+        if not isinstance(value, str):
+            errors[name] = "must be a string"
+            continue
+        value = value.strip()
+        if NOT_STORABLE.search(value):
+            errors[name] = "must be plain text (no control character or lone surrogate)"
+        elif len(value) > max_length:
+            errors[name] = f"must be at most {max_length} characters"
+        elif name in REQUIRED_FIELDS and not value:
+            errors[name] = "must not be empty"
+        elif name == "email" and not EMAIL_PATTERN.match(value):
+            errors[name] = "must be an e-mail address like ana@example.com"
+        elif name == "cep" and normalize_cep(value) is None:
+            errors[name] = "must be a CEP written as NNNNNNNN or NNNNN-NNN"
+        else:
+            clean[name] = normalize_cep(value) if name == "cep" else value
+    return clean, errors

@@ -1,0 +1,184 @@
+"""The staff API's routes and errors (WebTest), against the real CEP API served on loopback."""
+import json
+import sqlite3
+
+import pytest
+from webtest import TestApp
+
+from conftest import count_rows
+
+ANA = {"name": "Ana Souza", "email": "ana@example.com", "role": "Engineer", "cep": "01001000",
+       "number": "100", "complement": "apto 12"}
+SE_ADDRESS = {"logradouro": "Praça da Sé", "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
+
+
+@pytest.fixture
+def staff(cep_server, make_staff_app):
+    return TestApp(make_staff_app(cep_server.url))
+
+
+def assert_error(resp, status):
+    """The contract's error shape: JSON, never HTML or a traceback."""
+    assert resp.status_int == status
+    assert resp.content_type == "application/json"
+    error = resp.json["error"]
+    assert error["status"] == status and error["message"]
+    assert "Traceback" not in resp.text
+    return error
+
+
+def test_create_fills_the_address_from_the_cep_api(staff):
+    resp = staff.post_json("/employees", ANA)
+    assert resp.status_int == 201
+    assert resp.headers["Location"] == f"/employees/{resp.json['id']}"
+    assert resp.headers["X-Cep-Cache"] == "miss"
+    employee = resp.json
+    assert employee["cep"] == "01001-000" and employee["address"] == SE_ADDRESS
+    assert employee["created_at"] == employee["updated_at"] and employee["created_at"].endswith("Z")
+    assert staff.get(resp.headers["Location"]).json == employee
+
+
+def test_read_list_filter_update_delete(staff):
+    ana = staff.post_json("/employees", ANA).json
+    bia = staff.post_json("/employees", {"name": "Bia Lima", "email": "bia@example.com", "cep": "69900-070"}).json
+    listed = staff.get("/employees?per_page=1").json
+    assert listed["total"] == 2 and [item["id"] for item in listed["items"]] == [ana["id"]]
+    assert [e["id"] for e in staff.get("/employees?uf=sp").json["items"]] == [ana["id"]]
+    assert [e["id"] for e in staff.get("/employees?q=BIA@").json["items"]] == [bia["id"]]
+
+    moved = staff.patch_json(f"/employees/{ana['id']}", {"cep": "01310-100", "role": "Lead"})
+    assert moved.headers["X-Cep-Cache"] == "miss"
+    assert moved.json["address"]["logradouro"] == "Avenida Paulista" and moved.json["role"] == "Lead"
+    assert moved.json["name"] == ANA["name"]
+
+    same_cep = staff.patch_json(f"/employees/{ana['id']}", {"cep": "01310100", "email": "ANA@example.com"})
+    assert "X-Cep-Cache" not in same_cep.headers  # the CEP did not change: no lookup
+    assert same_cep.json["email"] == "ANA@example.com"
+
+    replaced = staff.put_json(f"/employees/{ana['id']}", {"name": "Ana S.", "email": "ana@example.com", "cep": "01001-000"})
+    assert replaced.json["role"] == "" and replaced.json["address"] == SE_ADDRESS
+    assert replaced.headers["X-Cep-Cache"] == "hit"
+
+    taken = staff.patch_json(f"/employees/{bia['id']}", {"email": "Ana@Example.com"}, expect_errors=True)
+    assert assert_error(taken, 409)["fields"] == {"email": "already taken"}
+    assert staff.get(f"/employees/{bia['id']}").json["email"] == "bia@example.com"
+
+    assert staff.delete(f"/employees/{ana['id']}").status_int == 204
+    assert_error(staff.get(f"/employees/{ana['id']}", expect_errors=True), 404)
+    assert staff.get("/employees").json["total"] == 1
+
+
+def test_address_lookup_and_the_cache_listing(staff):
+    first = staff.get("/addresses/01001-000")
+    assert first.headers["X-Cep-Cache"] == "miss" and first.json["logradouro"] == "Praça da Sé"
+    second = staff.get("/addresses/01001000")
+    assert second.headers["X-Cep-Cache"] == "hit" and second.body == first.body
+    unknown = staff.get("/addresses/99999999", expect_errors=True)
+    assert_error(unknown, 404)
+    assert unknown.headers["X-Cep-Cache"] == "miss"
+    assert staff.get("/addresses/99999999", expect_errors=True).headers["X-Cep-Cache"] == "hit"
+
+    cache = staff.get("/cep-cache").json
+    assert cache["hits"] == 2 and cache["misses"] == 2 and cache["total"] == 2
+    assert [(item["cep"], item["status"], item["hits"]) for item in cache["items"]] == [
+        ("01001-000", 200, 1), ("99999-999", 404, 1)]
+
+    assert staff.delete("/cep-cache/01001-000").status_int == 204
+    assert [item["cep"] for item in staff.get("/cep-cache").json["items"]] == ["99999-999"]
+    assert staff.delete("/cep-cache").status_int == 204
+    assert staff.get("/cep-cache").json["total"] == 0
+    assert staff.get("/addresses/01001000").headers["X-Cep-Cache"] == "miss"
+
+
+def test_health_says_whether_the_cep_api_answers(staff, cep_server):
+    assert staff.get("/health").json == {"status": "ok", "service": "staff_api", "cep_api": "up"}
+    cep_server.stop()
+    assert staff.get("/health").json == {"status": "ok", "service": "staff_api", "cep_api": "down"}
+
+
+# --- bad input: every status, and nothing is written ------------------------------------
+
+BAD_REQUESTS = [
+    # (id, method, path, body (dict = JSON, str = raw), content type, status, fields)
+    ("malformed-json", "POST", "/employees", '{"name": ', "application/json", 400, None),
+    ("json-array", "POST", "/employees", "[]", "application/json", 400, None),
+    ("bad-cep-in-path", "GET", "/addresses/123", None, None, 400, None),
+    ("bad-cep-evict", "DELETE", "/cep-cache/abc", None, None, 400, None),
+    ("unknown-id", "GET", "/employees/999", None, None, 404, None),
+    ("id-zero", "GET", "/employees/0", None, None, 404, None),
+    ("id-negative", "PATCH", "/employees/-1", {"role": "x"}, None, 404, None),
+    ("id-not-number", "DELETE", "/employees/abc", None, None, 404, None),
+    ("id-too-big", "PUT", "/employees/99999999999999999999", ANA, None, 404, None),
+    ("unknown-path", "GET", "/employee", None, None, 404, None),
+    ("method", "PUT", "/employees", ANA, None, 405, None),
+    ("method-cache", "POST", "/cep-cache", {}, None, 405, None),
+    ("duplicate-email-any-case", "POST", "/employees", {**ANA, "email": "ANA@Example.COM"}, None, 409, {"email"}),
+    ("too-large", "POST", "/employees", {**ANA, "role": "x" * 110_000}, None, 413, None),
+    ("text-plain", "POST", "/employees", json.dumps(ANA), "text/plain", 415, None),
+    ("no-type", "PATCH", "/employees/1", '{"role": "x"}', "", 415, None),
+    ("missing-required", "POST", "/employees", {"role": "x"}, None, 422, {"name", "email", "cep"}),
+    ("unknown-field", "POST", "/employees", {**ANA, "salary": "1"}, None, 422, {"salary"}),
+    ("address-is-read-only", "POST", "/employees", {**ANA, "address": SE_ADDRESS}, None, 422, {"address"}),
+    ("id-is-read-only", "PUT", "/employees/1", {**ANA, "id": 2}, None, 422, {"id"}),
+    ("bad-email", "POST", "/employees", {**ANA, "email": "ana at example"}, None, 422, {"email"}),
+    ("bad-cep", "POST", "/employees", {**ANA, "cep": "0100100"}, None, 422, {"cep"}),
+    ("unknown-cep", "POST", "/employees", {**ANA, "email": "x@example.com", "cep": "99999999"}, None, 422, {"cep"}),
+    ("unknown-cep-patch", "PATCH", "/employees/1", {"cep": "99999-999"}, None, 422, {"cep"}),
+    ("number-not-string", "PATCH", "/employees/1", {"number": 100}, None, 422, {"number"}),
+    ("empty-name", "PATCH", "/employees/1", {"name": " "}, None, 422, {"name"}),
+    ("name-too-long", "POST", "/employees", {**ANA, "name": "n" * 121}, None, 422, {"name"}),
+    ("control-char", "POST", "/employees", {**ANA, "name": "Ana\nSouza"}, None, 422, {"name"}),
+    ("per-page", "GET", "/employees?per_page=500", None, None, 422, {"per_page"}),
+    ("unknown-param", "GET", "/cep-cache?uf=SP", None, None, 422, {"uf"}),
+]
+
+
+@pytest.mark.parametrize("method, path, body, content_type, status, fields", [case[1:] for case in BAD_REQUESTS],
+                         ids=[case[0] for case in BAD_REQUESTS])
+def test_bad_input_gets_a_json_error_and_writes_nothing(staff, staff_db_path, method, path, body, content_type,
+                                                        status, fields):
+    staff.post_json("/employees", ANA)  # employee 1, and 01001000 cached
+    before = table_dump(staff_db_path)
+    if isinstance(body, dict):
+        body, content_type = json.dumps(body), content_type or "application/json"
+    resp = staff.request(path, method=method, body=(body or "").encode(), content_type=content_type,
+                         expect_errors=True)
+    error = assert_error(resp, status)
+    if fields:
+        assert set(error["fields"]) == fields
+    if status == 405:
+        assert resp.headers["Allow"]
+    after = table_dump(staff_db_path)
+    assert after["employee"] == before["employee"]
+    if status != 422 or "cep" not in (fields or ()):
+        assert after["cep_cache_entry"] == before["cep_cache_entry"]
+
+
+def test_every_status_of_the_conventions_is_covered():
+    assert {case[5] for case in BAD_REQUESTS} | {503} == {400, 404, 405, 409, 413, 415, 422, 503}
+
+
+def table_dump(db_path):
+    """Every committed row of both tables, read over a separate connection.
+
+    A cache entry's hit counter is left out: resolving a cached CEP before another check
+    fails (a 409, say) is a use of the cache, not a change of data.
+    """
+    conn = sqlite3.connect(db_path)
+    try:
+        return {"employee": conn.execute("SELECT * FROM employee ORDER BY id").fetchall(),
+                "cep_cache_entry": conn.execute("SELECT cep, status, body, etag, fetched_at, expires_at "
+                                                "FROM cep_cache_entry ORDER BY cep").fetchall()}
+    finally:
+        conn.close()
+
+
+def test_cep_api_down_without_cache_is_503_and_writes_nothing(staff, cep_server, staff_db_path):
+    staff.post_json("/employees", ANA)
+    cep_server.stop()
+    resp = staff.post_json("/employees", {**ANA, "email": "new@example.com", "cep": "01310100"}, expect_errors=True)
+    assert "could not be reached" in assert_error(resp, 503)["message"]
+    patch = staff.patch_json("/employees/1", {"cep": "01310100"}, expect_errors=True)
+    assert_error(patch, 503)
+    assert count_rows(staff_db_path, "employee") == 1
+    assert staff.get("/employees/1").json["cep"] == "01001-000"
