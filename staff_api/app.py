@@ -27,8 +27,12 @@ def config_from_env(environ=os.environ):
     }
 
 
-def create_app(config=None):
-    """Build the Bottle app; `config` overrides the environment (tests pass a temp database)."""
+def create_app(config=None, cep_session=None):
+    """Build the Bottle app; `config` overrides the environment (tests pass a temp database).
+
+    `cep_session` is the requests.Session used to reach the CEP API; a deployment that runs
+    both services in one process (see deploy/pythonanywhere) passes one that calls it in-process.
+    """
     settings = {**config_from_env(), **(config or {})}
     app = Bottle()
     app.config.update(settings)
@@ -38,6 +42,7 @@ def create_app(config=None):
         timeout=settings["staff_api.cep_timeout"],
         ttl=settings["staff_api.cep_cache_ttl"],
         negative_ttl=settings["staff_api.cep_negative_ttl"],
+        session=cep_session,
     )
     # Bottle would answer errors with an HTML page; ours are JSON, whoever raised them.
     app.default_error_handler = render_error

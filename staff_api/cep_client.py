@@ -41,7 +41,7 @@ class Resolution:
 class CepClient:
     """Looks CEPs up in the cache table, calling the CEP API only when it must."""
 
-    def __init__(self, base_url, timeout, ttl, negative_ttl):
+    def __init__(self, base_url, timeout, ttl, negative_ttl, session=None):
         self.base_url = base_url.rstrip("/")
         # `total` bounds the whole call, connect included, as STAFF_CEP_TIMEOUT promises;
         # requests alone would never time out, and a plain number bounds each phase apart.
@@ -49,7 +49,7 @@ class CepClient:
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         # One session for the whole service: it keeps TCP connections open between calls.
-        self.session = requests.Session()
+        self.session = session or requests.Session()
         self.hits = 0  # answers given from the table (hit, revalidated, stale) since start
         self.misses = 0  # answers that needed a full fetch since start
         self._count_lock = threading.Lock()
