@@ -14,6 +14,7 @@ usage() {
 usage: ./run.sh [command]
 
   (none)    install if needed, seed the CEP database if empty, start both services
+            (Ctrl-C stops them; ports and hosts come from the environment: see README)
   test      install if needed (with test tools) and run the whole test suite with coverage
   install   create .venv/ and install requirements.txt (used by Vagrant and CI)
   seed      load the bundled CEP sample into the CEP database (idempotent)
@@ -71,10 +72,97 @@ seed() {
     "$PY" -m cep_api seed "$@"
 }
 
+# Does URL answer with a 2xx within a second?
+answers() {
+    "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' "$1" 2>/dev/null
+}
+
+# Is something listening on host:port? (bash's /dev/tcp: no curl or nc needed)
+port_taken() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
+}
+
+# Say why we cannot start when a port is taken, and by whom.
+refuse_taken_port() {
+    name=$1 host=$2 port=$3 variable=$4
+    if answers "http://$host:$port/health"; then
+        say "cep-staff is already running: $name answers at http://$host:$port (stop it with Ctrl-C where it runs)."
+    else
+        say "port $port is taken by another program; choose another one, e.g. $variable=$((port + 100)) ./run.sh"
+    fi
+    exit 1
+}
+
+# Wait until URL answers while process PID lives; give up after 30 s.
+wait_for_health() {
+    url=$1 pid=$2 name=$3 tries=0
+    until answers "$url"; do
+        kill -0 "$pid" 2>/dev/null || { say "$name exited while starting (see its log above)"; return 1; }
+        tries=$((tries + 1))
+        [ "$tries" -lt 300 ] || { say "$name did not answer $url within 30 s"; return 1; }
+        sleep 0.1
+    done
+}
+
+# Stop whatever we started, then exit with $1.
+stop_services() {
+    trap - INT TERM
+    for pid in ${STAFF_PID:-} ${CEP_PID:-}; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in ${STAFF_PID:-} ${CEP_PID:-}; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -f var/cep_api.pid var/staff_api.pid
+    say "stopped"
+    exit "$1"
+}
+
 serve() {
     install
-    "$PY" -m cep_api seed
-    exec "$PY" -m cep_api
+    export CEP_API_HOST="${CEP_API_HOST:-127.0.0.1}" CEP_API_PORT="${CEP_API_PORT:-8001}"
+    export STAFF_API_HOST="${STAFF_API_HOST:-127.0.0.1}" STAFF_API_PORT="${STAFF_API_PORT:-8002}"
+    # A service listening on 0.0.0.0 (every interface) is reached from here at 127.0.0.1.
+    cep_host=$CEP_API_HOST staff_host=$STAFF_API_HOST
+    [ "$cep_host" != "0.0.0.0" ] || cep_host=127.0.0.1
+    [ "$staff_host" != "0.0.0.0" ] || staff_host=127.0.0.1
+    export CEP_API_URL="${CEP_API_URL:-http://$cep_host:$CEP_API_PORT}"
+    staff_url="http://$staff_host:$STAFF_API_PORT"
+
+    ! port_taken "$cep_host" "$CEP_API_PORT" || refuse_taken_port cep_api "$cep_host" "$CEP_API_PORT" CEP_API_PORT
+    ! port_taken "$staff_host" "$STAFF_API_PORT" || refuse_taken_port staff_api "$staff_host" "$STAFF_API_PORT" STAFF_API_PORT
+
+    "$PY" -m cep_api seed --if-empty
+    mkdir -p var
+    export PYTHONUNBUFFERED=1  # log lines appear as they happen
+    trap 'stop_services 0' INT TERM
+
+    # Each service's output goes through sed, which prefixes its name; $! is the service itself.
+    "$PY" -m cep_api > >(sed "s/^/[cep_api]   /") 2>&1 &
+    CEP_PID=$!
+    echo "$CEP_PID" > var/cep_api.pid
+    wait_for_health "$CEP_API_URL/health" "$CEP_PID" cep_api || stop_services 1
+
+    "$PY" -m staff_api > >(sed "s/^/[staff_api] /") 2>&1 &
+    STAFF_PID=$!
+    echo "$STAFF_PID" > var/staff_api.pid
+    wait_for_health "$staff_url/health" "$STAFF_PID" staff_api || stop_services 1
+
+    cat <<EOF
+
+  CEP API:    $CEP_API_URL   (try $CEP_API_URL/ceps/01001000)
+  Staff API:  $staff_url   (try $staff_url/employees)
+  Press Ctrl-C to stop both.
+
+EOF
+    # Run until Ctrl-C or SIGTERM, or until both services have stopped: one may stop alone
+    # (the README stops the CEP API to show the staff API's cache at work).
+    while kill -0 "$CEP_PID" 2>/dev/null || kill -0 "$STAFF_PID" 2>/dev/null; do
+        sleep 1 &
+        wait $! || true  # unlike a plain sleep, wait lets the trap run at once
+    done
+    say "both services have stopped"
+    stop_services 1
 }
 
 command=${1:-run}

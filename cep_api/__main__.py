@@ -1,10 +1,14 @@
-"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [CSV]` loads CEPs."""
+"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [CSV]` loads CEPs.
+
+`seed --if-empty` loads the sample only into an empty database (what ./run.sh does, so that
+CEPs a user deleted through the API do not come back on the next start).
+"""
 import sys
 
 import waitress
 
 from .app import config_from_env, create_app
-from .models import init_db
+from .models import Cep, db, init_db
 from .seed import SAMPLE_CSV, SeedError, seed
 
 
@@ -12,8 +16,15 @@ def main(argv=sys.argv[1:]):
     """Serve, or seed when the first argument is `seed`."""
     config = config_from_env()
     if argv[:1] == ["seed"]:
-        path = argv[1] if len(argv) > 1 else SAMPLE_CSV
         init_db(config["cep_api.db_path"])
+        if argv[1:2] == ["--if-empty"]:
+            with db.connection_context():
+                present = Cep.select().count()
+            if present:
+                print(f"not seeding: the database already has {present} CEPs ({config['cep_api.db_path']})")
+                return 0
+            argv = argv[:1] + argv[2:]
+        path = argv[1] if len(argv) > 1 else SAMPLE_CSV
         try:
             added, present = seed(path)
         except (OSError, SeedError) as error:
@@ -22,7 +33,7 @@ def main(argv=sys.argv[1:]):
         print(f"added {added}, already present {present} ({config['cep_api.db_path']})")
         return 0
     if argv:
-        print("usage: python -m cep_api [seed [CSV]]", file=sys.stderr)
+        print("usage: python -m cep_api [seed [--if-empty] [CSV]]", file=sys.stderr)
         return 2
     app = create_app(config)
     waitress.serve(app, host=config["cep_api.host"], port=config["cep_api.port"], ident="cep_api")

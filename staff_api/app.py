@@ -62,7 +62,7 @@ def create_app(config=None, cep_session=None):
         try:
             resolution = ceps.resolve(cep)
         except CepServiceUnavailable as error:
-            raise ApiError(503, f"{str(error).capitalize()} and CEP {format_cep(cep)} is not cached; "
+            raise ApiError(503, f"{error} and CEP {format_cep(cep)} is not cached; "
                                 "nothing was saved, try again later.")
         headers["X-Cep-Cache"] = resolution.cache
         if resolution.record is None:

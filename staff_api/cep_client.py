@@ -83,7 +83,7 @@ class CepClient:
             failure = "answered something that is not the CEP record asked for"
         if entry is not None:  # stale-if-error: an old answer beats no answer
             return self._answer_from(entry, "stale")
-        raise CepServiceUnavailable(f"the CEP API {failure}")
+        raise CepServiceUnavailable(f"The CEP API {failure}")
 
     def api_is_up(self):
         """True when the CEP API answers /health within the timeout (never raises)."""

@@ -1,10 +1,15 @@
 """Fixtures shared by the whole suite: fresh apps on temporary databases, real servers on loopback."""
+import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+import requests
 from webtest.http import StopableWSGIServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -157,3 +162,94 @@ def count_rows(db_path, table):
         return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:
         conn.close()
+
+
+class RunSh:
+    """`./run.sh` started from a copy of the repo, on free ports, the way a user starts it."""
+
+    def __init__(self, repo_copy, log_path, ports=None):
+        self.repo = repo_copy
+        self.cep_port, self.staff_port = ports or (free_port(), free_port())
+        self.cep_url = f"http://127.0.0.1:{self.cep_port}"
+        self.staff_url = f"http://127.0.0.1:{self.staff_port}"
+        self.env = {**os.environ, "CEP_API_PORT": str(self.cep_port), "STAFF_API_PORT": str(self.staff_port)}
+        for name in ("CEP_API_URL", "CEP_API_DB", "STAFF_API_DB", "CEP_API_HOST", "STAFF_API_HOST"):
+            self.env.pop(name, None)  # the defaults, as on a fresh clone
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            # Its own session, so that cleanup can end every process it started.
+            self.process = subprocess.Popen(["bash", "run.sh"], cwd=repo_copy, env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def wait_until_up(self, timeout=60):
+        """Wait for both /health answers, or fail with run.sh's output."""
+        deadline = time.monotonic() + timeout
+        for url in (self.cep_url, self.staff_url):
+            while True:
+                assert self.process.poll() is None, f"run.sh exited early:\n{self.log()}"
+                assert time.monotonic() < deadline, f"{url} did not come up:\n{self.log()}"
+                try:
+                    if requests.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                time.sleep(0.1)
+
+    def service_pids(self):
+        return [int((self.repo / "var" / f"{name}.pid").read_text()) for name in ("cep_api", "staff_api")]
+
+    def terminate(self, timeout=20):
+        """SIGTERM to run.sh alone, as a service manager would; return its exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def cleanup(self):
+        """Whatever happened in the test, leave no process behind."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def repo_copy(tmp_path):
+    """The repo's files in a temp dir (no var/, no .git), sharing this test run's virtualenv."""
+    copy = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT, copy, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "var", "__pycache__", ".pytest_cache", ".coverage*", "htmlcov"))
+    if sys.prefix != sys.base_prefix:  # running inside a venv: let run.sh use it, no reinstall
+        (copy / ".venv").symlink_to(sys.prefix)
+    return copy
+
+
+@pytest.fixture
+def run_sh(repo_copy, tmp_path):
+    """run_sh(ports=None) -> a started RunSh; every process it started is gone after the test."""
+    started = []
+
+    def start(ports=None):
+        runner = RunSh(repo_copy, tmp_path / f"run_sh_{len(started)}.log", ports)
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.cleanup()
+
+
+def port_is_closed(port):
+    """True when nothing accepts connections on 127.0.0.1:port."""
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def process_is_gone(pid):
+    """True when no process has this pid any more (or it is a zombie nobody reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "\nState:\tZ" in status.read_text()

@@ -29,6 +29,15 @@ def test_seed_is_idempotent_and_reports_counts(tmp_path, monkeypatch, capsys):
     assert "added 1, already present 1" in capsys.readouterr().out
 
 
+def test_seed_if_empty_leaves_a_used_database_alone(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CEP_API_DB", str(tmp_path / "cep.sqlite3"))
+    extra = write_csv(tmp_path / "one.csv", "69900001,Rua A,,Centro,Rio Branco,AC,1200401")
+    assert main(["seed", "--if-empty", str(extra)]) == 0
+    assert "added 1, already present 0" in capsys.readouterr().out
+    assert main(["seed", "--if-empty"]) == 0
+    assert "not seeding: the database already has 1 CEPs" in capsys.readouterr().out
+
+
 def test_seed_reads_gzip(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CEP_API_DB", str(tmp_path / "cep.sqlite3"))
     packed = tmp_path / "rows.csv.gz"

@@ -177,7 +177,8 @@ def test_cep_api_down_without_cache_is_503_and_writes_nothing(staff, cep_server,
     staff.post_json("/employees", ANA)
     cep_server.stop()
     resp = staff.post_json("/employees", {**ANA, "email": "new@example.com", "cep": "01310100"}, expect_errors=True)
-    assert "could not be reached" in assert_error(resp, 503)["message"]
+    assert assert_error(resp, 503)["message"] == (
+        "The CEP API could not be reached and CEP 01310-100 is not cached; nothing was saved, try again later.")
     patch = staff.patch_json("/employees/1", {"cep": "01310100"}, expect_errors=True)
     assert_error(patch, 503)
     assert count_rows(staff_db_path, "employee") == 1

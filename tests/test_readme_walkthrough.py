@@ -1,0 +1,87 @@
+"""The README's walkthrough, executed: every marked command runs and must print what the README shows.
+
+A command block follows a `<!-- walkthrough -->` line (invisible on a rendered page); the fenced
+block right after it is the output a reader should see. Only what cannot repeat is let go: the
+`Date` header and the times inside employee and cache records. Everything else, status lines,
+headers, bodies, must be exactly as printed.
+"""
+import json
+import re
+import subprocess
+
+import pytest
+
+from conftest import REPO_ROOT
+
+STEP = re.compile(r"<!-- walkthrough -->\n```sh\n(?P<command>.*?)```\n```(?P<kind>\w+)\n(?P<output>.*?)```", re.S)
+TIME_FIELDS = {"created_at", "updated_at", "fetched_at", "expires_at"}
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def walkthrough_steps(readme_text):
+    """(command, kind of output, expected output) for each marked block, in order."""
+    return [(m["command"], m["kind"], m["output"]) for m in STEP.finditer(readme_text)]
+
+
+def without_times(data):
+    """The JSON value with every timestamp replaced by a placeholder (after checking its form)."""
+    if isinstance(data, dict):
+        for name in TIME_FIELDS & set(data):
+            assert ISO_TIME.match(data[name]), f"{name} is not an ISO time: {data[name]!r}"
+        return {name: "<time>" if name in TIME_FIELDS else without_times(value) for name, value in data.items()}
+    if isinstance(data, list):
+        return [without_times(item) for item in data]
+    return data
+
+
+def assert_same_body(actual, expected):
+    if expected.strip():
+        assert without_times(json.loads(actual)) == without_times(json.loads(expected))
+    else:
+        assert actual.strip() == ""
+
+
+def assert_same_http(actual, expected):
+    """Status line and every header as shown (Date only present); then the body."""
+    actual_head, _, actual_body = actual.replace("\r\n", "\n").partition("\n\n")
+    expected_head, _, expected_body = expected.partition("\n\n")
+    actual_lines, expected_lines = actual_head.split("\n"), expected_head.split("\n")
+    assert actual_lines[0] == expected_lines[0]
+    actual_headers = dict(line.split(": ", 1) for line in actual_lines[1:])
+    expected_headers = dict(line.split(": ", 1) for line in expected_lines[1:])
+    assert sorted(actual_headers) == sorted(expected_headers)
+    for name, value in expected_headers.items():
+        if name != "Date":
+            assert actual_headers[name] == value, name
+    assert_same_body(actual_body, expected_body)
+
+
+def test_the_readme_has_a_walkthrough():
+    steps = walkthrough_steps((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+    commands = " ".join(command for command, _, _ in steps)
+    assert len(steps) >= 10
+    for expected in ("/ceps/01001000", "/ceps/01001-000", "-X POST http://127.0.0.1:8001/ceps",
+                     "/employees", "cep_api.pid", "/cep-cache", "-X PATCH", "-X DELETE"):
+        assert expected in commands
+
+
+@pytest.mark.skipif(subprocess.run(["which", "curl"], capture_output=True).returncode != 0,
+                    reason="the README's walkthrough uses curl: install it to run this test")
+def test_the_readme_walkthrough_prints_what_it_shows(run_sh):
+    runner = run_sh()
+    runner.wait_until_up()
+    steps = walkthrough_steps((runner.repo / "README.md").read_text(encoding="utf-8"))
+    for command, kind, expected in steps:
+        command = (command.replace("127.0.0.1:8001", f"127.0.0.1:{runner.cep_port}")
+                          .replace("127.0.0.1:8002", f"127.0.0.1:{runner.staff_port}"))
+        result = subprocess.run(["bash", "-c", command], cwd=runner.repo, capture_output=True, text=True,
+                                timeout=30, env=runner.env)
+        assert result.returncode == 0, f"{command}\n{result.stderr}"
+        try:
+            if kind == "http":
+                assert_same_http(result.stdout, expected)
+            else:
+                assert_same_body(result.stdout, expected)
+        except AssertionError as error:
+            raise AssertionError(f"README step:\n{command}\nprinted:\n{result.stdout}\n") from error
+    assert runner.terminate() == 0
