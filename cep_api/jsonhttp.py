@@ -35,7 +35,10 @@ def read_json_object():
     if media_type != "application/json":
         raise ApiError(415, "Send the body as JSON with 'Content-Type: application/json'.")
     # Bottle answers 413 past BaseRequest.MEMFILE_MAX (100 KiB) and 400 for malformed JSON.
-    data = request.json
+    try:
+        data = request.json
+    except RecursionError:  # valid JSON, but nested deeper than Python's parser goes
+        raise ApiError(400, "The JSON body is nested too deeply.")
     if not isinstance(data, dict):
         raise ApiError(400, "The JSON body must be an object, like {\"field\": \"value\"}.")
     return data

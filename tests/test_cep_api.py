@@ -163,6 +163,7 @@ BAD_REQUESTS = [
     # (id, method, path, body (dict/list = JSON, str = raw), content type, status, fields)
     ("malformed-json", "POST", "/ceps", '{"cep": "01001998",', "application/json", 400, None),
     ("json-array", "POST", "/ceps", "[1, 2]", "application/json", 400, None),
+    ("deeply-nested", "POST", "/ceps", "[" * 50_000, "application/json", 400, None),
     ("json-null", "PATCH", "/ceps/01001000", "null", "application/json", 400, None),
     ("empty-body", "PUT", "/ceps/01001000", "", "application/json", 400, None),
     ("bad-cep-in-path", "GET", "/ceps/0100100", None, None, 400, None),

@@ -102,6 +102,7 @@ BAD_REQUESTS = [
     # (id, method, path, body (dict = JSON, str = raw), content type, status, fields)
     ("malformed-json", "POST", "/employees", '{"name": ', "application/json", 400, None),
     ("json-array", "POST", "/employees", "[]", "application/json", 400, None),
+    ("deeply-nested", "PUT", "/employees/1", "[" * 50_000, "application/json", 400, None),
     ("bad-cep-in-path", "GET", "/addresses/123", None, None, 400, None),
     ("bad-cep-evict", "DELETE", "/cep-cache/abc", None, None, 400, None),
     ("unknown-id", "GET", "/employees/999", None, None, 404, None),
