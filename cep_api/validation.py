@@ -3,8 +3,8 @@ import csv
 import re
 from pathlib import Path
 
-CEP_PATTERN = re.compile(r"^(\d{5})-?(\d{3})$")
-IBGE_PATTERN = re.compile(r"^\d{7}$")
+CEP_PATTERN = re.compile(r"^([0-9]{5})-?([0-9]{3})$")  # [0-9], not \d: \d matches any Unicode digit
+IBGE_PATTERN = re.compile(r"^[0-9]{7}$")
 # A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
 NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 

@@ -1,7 +1,7 @@
 """What a valid employee body is: required fields, lengths, a plausible e-mail, a CEP."""
 import re
 
-CEP_PATTERN = re.compile(r"^(\d{5})-?(\d{3})$")
+CEP_PATTERN = re.compile(r"^([0-9]{5})-?([0-9]{3})$")  # [0-9], not \d: \d matches any Unicode digit
 # Plausible, not RFC 5322: something@something.tld, no spaces. The only real proof is a mail.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
 # A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.

@@ -123,6 +123,7 @@ BAD_REQUESTS = [
     ("id-is-read-only", "PUT", "/employees/1", {**ANA, "id": 2}, None, 422, {"id"}),
     ("bad-email", "POST", "/employees", {**ANA, "email": "ana at example"}, None, 422, {"email"}),
     ("bad-cep", "POST", "/employees", {**ANA, "cep": "0100100"}, None, 422, {"cep"}),
+    ("fullwidth-cep", "POST", "/employees", {**ANA, "cep": "０１００１０００"}, None, 422, {"cep"}),
     ("unknown-cep", "POST", "/employees", {**ANA, "email": "x@example.com", "cep": "99999999"}, None, 422, {"cep"}),
     ("unknown-cep-patch", "PATCH", "/employees/1", {"cep": "99999-999"}, None, 422, {"cep"}),
     ("number-not-string", "PATCH", "/employees/1", {"number": 100}, None, 422, {"number"}),
