@@ -1,0 +1,148 @@
+"""Hosting: the WSGI entry points, and both services in one web app with one worker (PythonAnywhere)."""
+import runpy
+import sys
+import time
+
+import pytest
+import requests
+
+from conftest import REPO_ROOT, count_rows
+from deploy.pythonanywhere.one_app import PrefixDispatcher, WSGIAdapter
+
+PASTED_WSGI_FILE = REPO_ROOT / "deploy" / "pythonanywhere" / "pythonanywhere_wsgi.py"
+ANA = {"name": "Ana Souza", "email": "ana@example.com", "cep": "01001-000"}
+
+
+@pytest.fixture
+def service_env(monkeypatch, cep_db_path, staff_db_path):
+    """The environment a web app would get: both databases in this test's tmp_path."""
+    monkeypatch.setenv("CEP_API_DB", str(cep_db_path))
+    monkeypatch.setenv("STAFF_API_DB", str(staff_db_path))
+    # Short, so that a staff request that did go over the network would fail fast, not hang.
+    monkeypatch.setenv("STAFF_CEP_TIMEOUT", "0.5")
+    for name in ("CEP_API_URL", "CEP_API_TOKEN", "STAFF_API_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the WSGI files add to it
+
+
+@pytest.fixture
+def pasted_application(service_env, tmp_path):
+    """`application` from the very WSGI file the guide says to paste, with USERNAME filled in."""
+    text = PASTED_WSGI_FILE.read_text(encoding="utf-8")
+    assert text.count('"/home/USERNAME/cep-staff"') == 1  # the one line the guide asks to edit
+    pasted = tmp_path / "USERNAME_pythonanywhere_com_wsgi.py"
+    pasted.write_text(text.replace("/home/USERNAME/cep-staff", str(REPO_ROOT)), encoding="utf-8")
+    return runpy.run_path(str(pasted))["application"]
+
+
+@pytest.fixture
+def one_worker(pasted_application, serve):
+    """The single-web-app layout on a server with one thread: one request at a time, as there."""
+    return serve(pasted_application, threads=1)
+
+
+def test_one_worker_creates_an_employee_with_its_address(one_worker, staff_db_path):
+    created = requests.post(f"{one_worker.url}/staff/employees", json=ANA, timeout=5)
+    assert created.status_code == 201  # over HTTP to itself it would be a 503 (the naive test below)
+    assert created.headers["X-Cep-Cache"] == "miss"
+    assert created.json()["address"] == {"logradouro": "Praça da Sé", "bairro": "Sé",
+                                         "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
+    # Only the staff API's own headers: none of the CEP API's answer leaked into this one.
+    assert "ETag" not in created.headers
+    assert "Cache-Control" not in created.headers
+    assert count_rows(staff_db_path, "employee") == 1
+
+    second = requests.post(f"{one_worker.url}/staff/employees", timeout=5,
+                           json={**ANA, "email": "bia@example.com"})
+    assert second.status_code == 201
+    assert second.headers["X-Cep-Cache"] == "hit"
+
+
+def test_one_worker_serves_the_cep_api_under_cep(one_worker):
+    found = requests.get(f"{one_worker.url}/cep/ceps/01001000", timeout=5)
+    assert found.status_code == 200
+    assert found.json()["localidade"] == "São Paulo"
+    again = requests.get(f"{one_worker.url}/cep/ceps/01001-000", timeout=5,
+                         headers={"If-None-Match": found.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_one_worker_reports_the_cep_api_up_and_rejects_unknown_ceps(one_worker, staff_db_path):
+    health = requests.get(f"{one_worker.url}/staff/health", timeout=5)
+    assert health.json() == {"status": "ok", "service": "staff_api", "cep_api": "up"}
+
+    unknown = requests.post(f"{one_worker.url}/staff/employees", json={**ANA, "cep": "01001999"}, timeout=5)
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["fields"] == {"cep": "no such CEP"}
+    assert count_rows(staff_db_path, "employee") == 0
+
+
+@pytest.mark.parametrize("path", ["/", "/nope", "/cepx/ceps/01001000", "/staff-api/employees",
+                                  "/cep/nope", "/staff/employees/999"])
+def test_one_worker_answers_json_404_for_unknown_paths(one_worker, path):
+    answer = requests.get(one_worker.url + path, timeout=5)
+    assert answer.status_code == 404
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["error"]["status"] == 404
+
+
+@pytest.mark.xfail(strict=True, reason="the services send Location without their mount point "
+                                       "(SCRIPT_NAME); see the lead's note on app.py")
+def test_location_of_a_create_points_inside_the_mount(one_worker):
+    created = requests.post(f"{one_worker.url}/staff/employees", json=ANA, timeout=5)
+    assert created.headers["Location"] == "/staff/employees/1"
+    assert requests.get(one_worker.url + created.headers["Location"], timeout=5).status_code == 200
+
+    record = {"cep": "01001-999", "localidade": "São Paulo", "uf": "SP"}
+    created = requests.post(f"{one_worker.url}/cep/ceps", json=record, timeout=5)
+    assert created.headers["Location"] == "/cep/ceps/01001999"
+
+
+def test_naive_one_worker_layout_waits_for_itself_until_the_timeout(cep_app, make_staff_app, serve,
+                                                                    staff_db_path):
+    """What the in-process adapter avoids: the staff API calling /cep over HTTP on its own worker."""
+    apps = []
+    server = serve(lambda environ, start_response: apps[0](environ, start_response), threads=1)
+    staff_app = make_staff_app(f"{server.url}/cep", cep_timeout=0.5)
+    apps.append(PrefixDispatcher({"/cep": cep_app, "/staff": staff_app}))
+
+    started = time.monotonic()
+    created = requests.post(f"{server.url}/staff/employees", json=ANA, timeout=5)
+    waited = time.monotonic() - started
+
+    # The call to /cep queued behind the very request that made it, until the staff API gave up.
+    assert created.status_code == 503
+    assert "did not answer within 0.5 s" in created.json()["error"]["message"]
+    assert 0.5 <= waited < 3
+    assert count_rows(staff_db_path, "employee") == 0
+
+
+def test_wsgi_adapter_carries_bodies_queries_and_encoded_paths(cep_app):
+    session = requests.Session()
+    session.mount("http://cep.test/", WSGIAdapter(cep_app))
+    record = {"cep": "01001-999", "logradouro": "Rua do Adaptador", "localidade": "São Paulo", "uf": "SP"}
+
+    created = session.post("http://cep.test/ceps", json=record, timeout=0.001)  # no timeout in-process
+    assert created.status_code == 201
+    assert created.reason == "Created"
+    assert created.headers["location"] == "/ceps/01001999"
+    assert created.json()["logradouro"] == "Rua do Adaptador"
+    assert created.url == "http://cep.test/ceps"
+
+    listed = session.get("http://cep.test/ceps", params={"localidade": "São Paulo", "q": "Adaptador"})
+    assert listed.json()["total"] == 1
+    assert session.get("http://cep.test/ceps/01001%2D999").json()["cep"] == "01001-999"
+    session.close()
+
+
+def test_service_wsgi_files_serve_each_service_as_its_own_web_app(service_env, monkeypatch, serve, staff_db_path):
+    """The layout of two web apps (a paid account): each service's wsgi.py, each its own worker."""
+    cep = serve(runpy.run_path(str(REPO_ROOT / "cep_api" / "wsgi.py"))["application"], threads=1)
+    monkeypatch.setenv("CEP_API_URL", cep.url)
+    staff = serve(runpy.run_path(str(REPO_ROOT / "staff_api" / "wsgi.py"))["application"], threads=1)
+
+    created = requests.post(f"{staff.url}/employees", json=ANA, timeout=5)
+    assert created.status_code == 201
+    assert created.headers["Location"] == "/employees/1"
+    assert created.json()["address"]["uf"] == "SP"
+    assert count_rows(staff_db_path, "employee") == 1
