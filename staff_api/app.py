@@ -155,6 +155,7 @@ def create_app(config=None, cep_session=None):
     @app.get("/cep-cache")
     def list_cache():
         page, per_page, _ = read_list_query(())
+        ceps.write_hits()  # so that each entry's `hits` includes the last second's
         query = CepCacheEntry.select().order_by(CepCacheEntry.cep)
         return send_json({
             "items": [entry.to_dict() for entry in query.paginate(page, per_page)],

@@ -18,12 +18,20 @@ and no dependency is added.
 import json
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import requests
 from urllib3.util import Timeout
 
 from .models import CepCacheEntry, db
+
+# Hits are counted in memory and added to the table at most this often: writing each one at
+# once would make every cache hit a write transaction, and SQLite has one writer at a time.
+HITS_WRITE_INTERVAL = 1.0  # seconds
+# Peewee would build this SQL text anew on every lookup (about 200 µs, more than the rest of a
+# cache hit); on this hottest path we hand SQLite the statement ourselves.
+FIND_ENTRY_SQL = "SELECT * FROM cep_cache_entry WHERE cep = ?"
 
 
 class CepServiceUnavailable(Exception):
@@ -52,11 +60,13 @@ class CepClient:
         self.session = session or requests.Session()
         self.hits = 0  # answers given from the table (hit, revalidated, stale) since start
         self.misses = 0  # answers that needed a full fetch since start
+        self._unwritten_hits = Counter()  # CEP -> hits not yet added to the table
+        self._hits_written_at = time.monotonic()
         self._count_lock = threading.Lock()
 
     def resolve(self, cep):
         """Resolve 8 CEP digits to a Resolution, or raise CepServiceUnavailable."""
-        entry = CepCacheEntry.get_or_none(CepCacheEntry.cep == cep)
+        entry = find_entry(cep)
         if entry is not None and entry.expires_at > time.time():
             return self._answer_from(entry, "hit")
 
@@ -100,16 +110,28 @@ class CepClient:
         return self.session.get(self.base_url + path, headers=headers, timeout=self.timeout)
 
     def _answer_from(self, entry, how):
-        """Count a use of `entry` (in the table and in the totals) and answer with it."""
-        with db.atomic("IMMEDIATE"):
-            (CepCacheEntry
-             .update(hits=CepCacheEntry.hits + 1)
-             .where(CepCacheEntry.cep == entry.cep)
-             .execute())
+        """Count a use of `entry` and answer with it."""
         with self._count_lock:
             self.hits += 1
+            self._unwritten_hits[entry.cep] += 1
+            due = time.monotonic() - self._hits_written_at >= HITS_WRITE_INTERVAL
+        if due:
+            self.write_hits()
         record = json.loads(entry.body) if entry.status == 200 else None
         return Resolution(record, how)
+
+    def write_hits(self):
+        """Add the hits counted in memory to the table, in one short transaction."""
+        with self._count_lock:
+            unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
+            self._hits_written_at = time.monotonic()
+        if unwritten:
+            with db.atomic("IMMEDIATE"):
+                for cep, count in unwritten.items():
+                    (CepCacheEntry
+                     .update(hits=CepCacheEntry.hits + count)
+                     .where(CepCacheEntry.cep == cep)
+                     .execute())
 
     def _count_miss(self, resolution):
         with self._count_lock:
@@ -135,6 +157,12 @@ class CepClient:
              .insert(cep=cep, **fields)
              .on_conflict(conflict_target=[CepCacheEntry.cep], update=fields)
              .execute())
+
+
+def find_entry(cep):
+    """The cache entry for `cep`, or None."""
+    rows = list(CepCacheEntry.raw(FIND_ENTRY_SQL, cep))
+    return rows[0] if rows else None
 
 
 def read_record(response, cep):

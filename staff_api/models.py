@@ -79,7 +79,7 @@ class CepCacheEntry(BaseModel):
     etag = CharField(default="")  # sent back as If-None-Match to revalidate
     fetched_at = FloatField()  # Unix time: compared with time.time(), shown as ISO text
     expires_at = FloatField()  # fresh until then; afterwards revalidated before use
-    hits = IntegerField(default=0)  # answers served from this entry without a fetch
+    hits = IntegerField(default=0)  # answers served from this entry (written at most 1 s late)
 
     def to_dict(self):
         """The entry as GET /cep-cache lists it."""

@@ -185,3 +185,25 @@ def test_cep_api_down_without_cache_is_503_and_writes_nothing(staff, cep_server,
     assert_error(patch, 503)
     assert count_rows(staff_db_path, "employee") == 1
     assert staff.get("/employees/1").json["cep"] == "01001-000"
+
+
+def test_hits_are_counted_in_memory_and_reach_the_table_after_the_interval(staff, staff_db_path, monkeypatch):
+    from staff_api import cep_client
+
+    def hits_in_table():
+        conn = sqlite3.connect(staff_db_path)
+        try:
+            return conn.execute("SELECT hits FROM cep_cache_entry WHERE cep = '01001000'").fetchone()[0]
+        finally:
+            conn.close()
+
+    monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 3600)
+    staff.get("/addresses/01001000")  # a miss
+    staff.get("/addresses/01001000")  # a hit, counted in memory only
+    assert hits_in_table() == 0
+    monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 0)
+    staff.get("/addresses/01001000")  # the interval is over: both hits are written
+    assert hits_in_table() == 2
+    monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 3600)
+    staff.get("/addresses/01001000")
+    assert staff.get("/cep-cache").json["items"][0]["hits"] == 3  # the listing writes first
