@@ -5,9 +5,11 @@ from pathlib import Path
 from bottle import Bottle, request, response
 from peewee import IntegrityError
 
+from . import explorer
 from .answers import AnswerMemo, etag_for
 from .jsonhttp import ApiError, json_bytes, read_json_object, read_list_query, render_error, send_json
 from .models import Cep, db, init_db
+from .openapi import OPENAPI
 from .validation import UF_RANGES, clean_record, format_cep, normalize_cep, range_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,19 @@ def create_app(config=None):
     def health():
         Cep.select().limit(1).exists()  # proves the database answers
         return send_json({"status": "ok", "service": "cep_api"})
+
+    @app.get("/openapi.json")
+    def openapi_document():
+        return send_json(OPENAPI)
+
+    @app.get("/docs")
+    def docs_page():
+        return explorer.page("CEP API")
+
+    # Swagger UI's own files: part of the page, not of the API, so not in the OpenAPI document.
+    @app.get("/docs/static/<name>")
+    def docs_file(name):
+        return explorer.static(name)
 
     @app.get("/ceps")
     def list_ceps():

@@ -68,7 +68,7 @@ def clean_record(data, partial=False):
         value = value.strip()
         if NOT_STORABLE.search(value):
             errors[name] = "must be valid text (no NUL character or lone surrogate)"
-        elif len(value) > MAX_TEXT_LENGTH:
+        elif len(data[name]) > MAX_TEXT_LENGTH:  # counted as sent, as the OpenAPI document's maxLength
             errors[name] = f"must be at most {MAX_TEXT_LENGTH} characters"
         elif name in REQUIRED_FIELDS and not value:
             errors[name] = "must not be empty"

@@ -5,9 +5,11 @@ from pathlib import Path
 from bottle import Bottle, response
 from peewee import IntegrityError
 
+from . import explorer
 from .cep_client import CepClient, CepServiceUnavailable
 from .jsonhttp import ApiError, read_json_object, read_list_query, render_error, send_json
 from .models import CepCacheEntry, Employee, db, init_db, utc_now
+from .openapi import OPENAPI
 from .validation import clean_employee, format_cep, normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +78,19 @@ def create_app(config=None, cep_session=None):
         Employee.select().limit(1).exists()  # proves the database answers
         return send_json({"status": "ok", "service": "staff_api",
                           "cep_api": "up" if ceps.api_is_up() else "down"})
+
+    @app.get("/openapi.json")
+    def openapi_document():
+        return send_json(OPENAPI)
+
+    @app.get("/docs")
+    def docs_page():
+        return explorer.page("Staff API")
+
+    # Swagger UI's own files: part of the page, not of the API, so not in the OpenAPI document.
+    @app.get("/docs/static/<name>")
+    def docs_file(name):
+        return explorer.static(name)
 
     @app.get("/employees")
     def list_employees():

@@ -52,7 +52,7 @@ def clean_employee(data, partial=False):
         value = value.strip()
         if NOT_STORABLE.search(value):
             errors[name] = "must be plain text (no control character or lone surrogate)"
-        elif len(value) > max_length:
+        elif len(data[name]) > max_length:  # counted as sent, as the OpenAPI document's maxLength
             errors[name] = f"must be at most {max_length} characters"
         elif name in REQUIRED_FIELDS and not value:
             errors[name] = "must not be empty"

@@ -1,0 +1,63 @@
+"""/docs in a real headless Chromium: Swagger UI renders, and "Try it out" reaches the API.
+
+Chromium is Debian's package (apt-get install chromium); Playwright for Python drives it through
+`executable_path`, so no browser is ever downloaded. Without Chromium the test is skipped, saying why.
+"""
+import shutil
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+CHROMIUM = shutil.which("chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI and the Vagrant VM run the tests as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    # No traffic of Chromium's own: the page must work offline, and the test proves it does.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="install Debian's chromium to run the browser test "
+                                                         "(apt-get install chromium)")
+
+
+@pytest.fixture
+def browser_page():
+    """A fresh page in headless Chromium, with the URLs it requested and the script errors it met."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.requested, page.script_errors = [], []
+            page.on("request", lambda request: page.requested.append(request.url))
+            page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+            yield page
+        finally:
+            browser.close()
+
+
+def test_try_it_out_looks_a_cep_up(cep_server, make_staff_app, serve, browser_page):
+    page = browser_page
+    page.goto(f"{cep_server.url}/docs")
+    # Swagger UI names each operation's block after its tag and operationId.
+    operation = page.locator("#operations-ceps-getCep")
+    operation.locator(".opblock-summary-control").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.locator("tr[data-param-name='cep'] input").fill("01001000")
+    operation.get_by_role("button", name="Execute").click()
+
+    answer = operation.locator(".live-responses-table")
+    expect(answer).to_contain_text("Praça da Sé")
+    expect(answer.locator("tr.response .response-col_status")).to_have_text("200")
+    assert ("GET", "/ceps/01001000", None, 200) in cep_server.log.calls
+
+    # The staff API's explorer renders too, its document loaded from its own server.
+    staff = serve(make_staff_app(cep_server.url))
+    page.goto(f"{staff.url}/docs")
+    expect(page.locator("#operations-employees-createEmployee")).to_be_visible()
+
+    assert page.script_errors == []
+    outside = [url for url in page.requested if not url.startswith((cep_server.url + "/", staff.url + "/"))]
+    assert outside == [], "the explorer must work offline: nothing from the internet"
