@@ -3,8 +3,10 @@ import csv
 import re
 from pathlib import Path
 
-CEP_PATTERN = re.compile(r"^([0-9]{5})-?([0-9]{3})$")  # [0-9], not \d: \d matches any Unicode digit
-IBGE_PATTERN = re.compile(r"^[0-9]{7}$")
+# Used with fullmatch(): "$" would also match before a final newline ("01001000\n").
+# [0-9], not \d: \d matches any Unicode digit.
+CEP_PATTERN = re.compile(r"([0-9]{5})-?([0-9]{3})")
+IBGE_PATTERN = re.compile(r"[0-9]{7}")
 # A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
 NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
 
@@ -27,7 +29,7 @@ UF_RANGES = load_uf_ranges()
 
 def normalize_cep(text):
     """Return the 8 digits of a CEP written as 01001000 or 01001-000, or None if it is neither."""
-    match = CEP_PATTERN.match(text) if isinstance(text, str) else None
+    match = CEP_PATTERN.fullmatch(text) if isinstance(text, str) else None
     return match.group(1) + match.group(2) if match else None
 
 
@@ -74,7 +76,7 @@ def clean_record(data, partial=False):
             errors[name] = "must not be empty"
         elif name == "uf" and value.upper() not in UF_RANGES:
             errors[name] = "must be one of the 27 UFs: " + ", ".join(sorted(UF_RANGES))
-        elif name == "ibge" and value and not IBGE_PATTERN.match(value):
+        elif name == "ibge" and value and not IBGE_PATTERN.fullmatch(value):
             errors[name] = "must be the 7-digit IBGE municipality code"
         else:
             clean[name] = value.upper() if name == "uf" else value

@@ -1,9 +1,11 @@
 """What a valid employee body is: required fields, lengths, a plausible e-mail, a CEP."""
 import re
 
-CEP_PATTERN = re.compile(r"^([0-9]{5})-?([0-9]{3})$")  # [0-9], not \d: \d matches any Unicode digit
+# Used with fullmatch(): "$" would also match before a final newline ("01001000\n").
+# [0-9], not \d: \d matches any Unicode digit.
+CEP_PATTERN = re.compile(r"([0-9]{5})-?([0-9]{3})")
 # Plausible, not RFC 5322: something@something.tld, no spaces. The only real proof is a mail.
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 # A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
 NOT_STORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
@@ -15,7 +17,7 @@ READ_ONLY_FIELDS = ("id", "address", "created_at", "updated_at")
 
 def normalize_cep(text):
     """Return the 8 digits of a CEP written as 01001000 or 01001-000, or None if it is neither."""
-    match = CEP_PATTERN.match(text) if isinstance(text, str) else None
+    match = CEP_PATTERN.fullmatch(text) if isinstance(text, str) else None
     return match.group(1) + match.group(2) if match else None
 
 
@@ -56,7 +58,7 @@ def clean_employee(data, partial=False):
             errors[name] = f"must be at most {max_length} characters"
         elif name in REQUIRED_FIELDS and not value:
             errors[name] = "must not be empty"
-        elif name == "email" and not EMAIL_PATTERN.match(value):
+        elif name == "email" and not EMAIL_PATTERN.fullmatch(value):
             errors[name] = "must be an e-mail address like ana@example.com"
         elif name == "cep" and normalize_cep(value) is None:
             errors[name] = "must be a CEP written as NNNNNNNN or NNNNN-NNN"

@@ -102,8 +102,9 @@ BAD_REQUESTS = [
     # (id, method, path, body (dict = JSON, str = raw), content type, status, fields)
     ("malformed-json", "POST", "/employees", '{"name": ', "application/json", 400, None),
     ("json-array", "POST", "/employees", "[]", "application/json", 400, None),
-    ("deeply-nested", "PUT", "/employees/1", "[" * 50_000, "application/json", 400, None),
+    ("deeply-nested", "PUT", "/employees/1", "[" * 5_000, "application/json", 400, None),
     ("bad-cep-in-path", "GET", "/addresses/123", None, None, 400, None),
+    ("newline-after-cep-in-path", "GET", "/addresses/01001000%0A", None, None, 400, None),
     ("bad-cep-evict", "DELETE", "/cep-cache/abc", None, None, 400, None),
     ("unknown-id", "GET", "/employees/999", None, None, 404, None),
     ("id-zero", "GET", "/employees/0", None, None, 404, None),
