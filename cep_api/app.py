@@ -104,7 +104,8 @@ def create_app(config=None):
         except IntegrityError:
             raise ApiError(409, f"CEP {format_cep(digits)} already exists; use PUT or PATCH to change it.")
         answers.forget(digits)
-        return send_record(record, 201, {"Location": f"/ceps/{digits}"})
+        # script_name is "/" when the service runs alone, "/cep/" when mounted under /cep.
+        return send_record(record, 201, {"Location": f"{request.script_name}ceps/{digits}"})
 
     @app.get("/ceps/<cep>")
     def get_cep(cep):

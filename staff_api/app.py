@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from bottle import Bottle, response
+from bottle import Bottle, request, response
 from peewee import IntegrityError
 
 from . import explorer
@@ -119,7 +119,8 @@ def create_app(config=None, cep_session=None):
                                            created_at=now, updated_at=now)
         except IntegrityError:
             raise email_taken(fields["email"], headers)
-        headers["Location"] = f"/employees/{employee.id}"
+        # script_name is "/" when the service runs alone, "/staff/" when mounted under /staff.
+        headers["Location"] = f"{request.script_name}employees/{employee.id}"
         return send_json(employee.to_dict(), 201, headers)
 
     @app.get("/employees/<employee_id>")

@@ -86,8 +86,6 @@ def test_one_worker_answers_json_404_for_unknown_paths(one_worker, path):
     assert answer.json()["error"]["status"] == 404
 
 
-@pytest.mark.xfail(strict=True, reason="the services send Location without their mount point "
-                                       "(SCRIPT_NAME); see the lead's note on app.py")
 def test_location_of_a_create_points_inside_the_mount(one_worker):
     created = requests.post(f"{one_worker.url}/staff/employees", json=ANA, timeout=5)
     assert created.headers["Location"] == "/staff/employees/1"
