@@ -16,7 +16,7 @@ def test_run_sh_starts_both_and_sigterm_stops_everything(run_sh):
     assert runner.terminate() == 0
     log = runner.log()
     assert "added 2711, already present 0" in log  # an empty database was seeded
-    assert runner.staff_url in log and runner.cep_url in log
+    assert runner.staff_url in log and runner.cep_url in log and f"{runner.staff_url}/docs" in log
     assert port_is_closed(runner.cep_port) and port_is_closed(runner.staff_port)
     assert all(process_is_gone(pid) for pid in pids)
     assert not (runner.repo / "var" / "cep_api.pid").exists()
