@@ -93,6 +93,28 @@ def serve():
         server.stop()
 
 
+def assert_error(resp, status):
+    """A WebTest response in the contract's error shape: JSON, never HTML or a traceback."""
+    assert resp.status_int == status
+    assert resp.content_type == "application/json"
+    error = resp.json["error"]
+    assert error["status"] == status
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in resp.text
+    return error
+
+
+def get_once_up(url, timeout=10):
+    """GET `url` as soon as a server starting in another process accepts connections."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            assert time.monotonic() < deadline, f"nothing answered {url} within {timeout} s"
+            time.sleep(0.05)
+
+
 def free_port():
     """A port nobody listens on right now (bound and released at once)."""
     with socket.socket() as probe:

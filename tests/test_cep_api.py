@@ -9,6 +9,7 @@ import requests
 from webtest import TestApp
 
 from cep_api.answers import AnswerMemo
+from conftest import assert_error
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar",
       "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
@@ -27,17 +28,6 @@ def table_digest(db_path):
         rows = conn.execute("SELECT * FROM cep ORDER BY cep").fetchall()
     conn.close()
     return hashlib.sha256(repr(rows).encode()).hexdigest()
-
-
-def assert_error(resp, status):
-    """The contract's error shape: JSON, never HTML or a traceback."""
-    assert resp.status_int == status
-    assert resp.content_type == "application/json"
-    error = resp.json["error"]
-    assert error["status"] == status
-    assert isinstance(error["message"], str) and error["message"]
-    assert "Traceback" not in resp.text
-    return error
 
 
 # --- reading ---------------------------------------------------------------------------

@@ -3,13 +3,11 @@ import gzip
 import os
 import subprocess
 import sys
-import time
 
 import pytest
-import requests
 
 from cep_api.__main__ import main
-from conftest import REPO_ROOT, free_port
+from conftest import REPO_ROOT, free_port, get_once_up
 
 HEADER = "cep,logradouro,complemento,bairro,cidade,uf,ibge\n"
 
@@ -81,14 +79,7 @@ def test_python_m_cep_api_serves_on_the_configured_port(tmp_path):
     server = subprocess.Popen([sys.executable, "-m", "cep_api"], cwd=REPO_ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                resp = requests.get(f"http://127.0.0.1:{port}/ceps/01310-100", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "cep_api did not start"
-                time.sleep(0.05)
+        resp = get_once_up(f"http://127.0.0.1:{port}/ceps/01310-100")
         assert resp.status_code == 200 and resp.json()["logradouro"] == "Avenida Paulista"
     finally:
         server.terminate()

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from webtest import TestApp
 
-from conftest import count_rows
+from conftest import assert_error, count_rows
 
 ANA = {"name": "Ana Souza", "email": "ana@example.com", "role": "Engineer", "cep": "01001000",
        "number": "100", "complement": "apto 12"}
@@ -15,16 +15,6 @@ SE_ADDRESS = {"logradouro": "Praça da Sé", "bairro": "Sé", "localidade": "Sã
 @pytest.fixture
 def staff(cep_server, make_staff_app):
     return TestApp(make_staff_app(cep_server.url))
-
-
-def assert_error(resp, status):
-    """The contract's error shape: JSON, never HTML or a traceback."""
-    assert resp.status_int == status
-    assert resp.content_type == "application/json"
-    error = resp.json["error"]
-    assert error["status"] == status and error["message"]
-    assert "Traceback" not in resp.text
-    return error
 
 
 def test_create_fills_the_address_from_the_cep_api(staff):

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from conftest import REPO_ROOT, count_rows, free_port
+from conftest import REPO_ROOT, count_rows, free_port, get_once_up
 from staff_api.__main__ import main as staff_main
 
 ANA = {"name": "Ana Souza", "email": "ana@example.com", "cep": "01001-000"}
@@ -206,14 +206,7 @@ def test_python_m_staff_api_serves_and_reports_the_cep_api(tmp_path, cep_server)
     server = subprocess.Popen([sys.executable, "-m", "staff_api"], cwd=REPO_ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "staff_api did not start"
-                time.sleep(0.05)
+        health = get_once_up(f"http://127.0.0.1:{port}/health").json()
         assert health == {"status": "ok", "service": "staff_api", "cep_api": "up"}
     finally:
         server.terminate()
