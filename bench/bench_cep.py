@@ -18,27 +18,22 @@ Usage (from the repo root):  .venv/bin/python bench/bench_cep.py [--help]
 Needs wrk:                   apt-get install wrk
 """
 import argparse
-import csv
-import gzip
 import os
 import random
 import re
 import shlex
-import shutil
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
+# benchlib.py sits next to this script: the servers, wrk and report pieces both benchmarks share.
+from benchlib import (REPO_ROOT, SAMPLE_CSV, check_wrk, get_every_cep, median_speed, print_command_and_time,
+                      print_machine, print_table, read_ceps, run_wrk, seed_cep_api, speed, start_cep_api,
+                      start_hello, wrk_command)
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-SAMPLE_CSV = REPO_ROOT / "cep_api" / "data" / "ceps_sample.csv"
 DEFAULT_FULL_CSV = REPO_ROOT.parent / "shared" / "data" / "ceps_full.csv.gz"
 TARGET_RATIO = 0.50  # the issue's goal: the lookup at >= 50% of the hello-world ceiling
 
@@ -91,8 +86,8 @@ end
 """
 
 RESULT_LINE = re.compile(
-    r"BENCH_RESULT requests=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+) "
-    r"non200=(\d+) socket_errors=(\d+)")
+    r"BENCH_RESULT requests=(?P<requests>\d+) duration_us=(?P<duration_us>\d+) p50_us=(?P<p50_us>\d+) "
+    r"p99_us=(?P<p99_us>\d+) non200=(?P<non200>\d+) socket_errors=(?P<socket_errors>\d+)")
 
 
 def parse_args(argv):
@@ -125,15 +120,6 @@ def parse_args(argv):
 # Picking the CEPs and writing the wrk script
 # ---------------------------------------------------------------------------------------
 
-def read_ceps(path):
-    """All CEPs (the first column) of a CSV, plain or .gz."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", newline="", encoding="utf-8") as csv_file:
-        reader = csv.reader(csv_file)
-        next(reader)  # the header
-        return [row[0] for row in reader]
-
-
 def pick_ceps(path, count, seed):
     """`count` distinct CEPs of the file, chosen by a seeded RNG: the same run, the same CEPs."""
     ceps = read_ceps(path)
@@ -150,98 +136,14 @@ def write_wrk_script(ceps, path):
 
 
 # ---------------------------------------------------------------------------------------
-# Servers
+# The database
 # ---------------------------------------------------------------------------------------
-
-def free_port():
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """One server subprocess; its output goes to a log file so a full pipe never blocks it."""
-
-    def __init__(self, name, command, env, port, log_path, ready_path):
-        self.name = name
-        self.command = command
-        self.env = env
-        self.port = port
-        self.log_path = log_path
-        self.ready_path = ready_path  # a GET of this must answer 200 once the server is up
-        self.process = None
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        with open(self.log_path, "wb") as log:
-            # A session of its own: a Ctrl-C in the terminal reaches only us, and the
-            # `finally` in main() then stops the server cleanly.
-            self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; its log:\n{self.log_text()}")
-            try:
-                if requests.get(self.base_url + self.ready_path, timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer within 20 s; its log:\n{self.log_text()}")
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def log_text(self):
-        return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
-
-
-def python_env(**extra):
-    """The environment for a child Python: ours, plus `extra`."""
-    env = dict(os.environ)
-    env.update(extra)
-    return env
-
-
-def start_hello(workdir, servers):
-    """Start bench/hello_app.py; it joins `servers` before starting, so it is always stopped."""
-    port = free_port()
-    command = [sys.executable, str(BENCH_DIR / "hello_app.py"), str(port)]
-    server = Server("hello-world", command, python_env(), port, workdir / "hello.log", "/ceps/01001000")
-    servers.append(server)
-    return server.start()
-
-
-def start_cep_api(db_path, workdir, label, servers):
-    """Start `python -m cep_api` on db_path; it joins `servers` before starting."""
-    port = free_port()
-    env = python_env(CEP_API_HOST="127.0.0.1", CEP_API_PORT=str(port), CEP_API_DB=str(db_path))
-    command = [sys.executable, "-m", "cep_api"]
-    server = Server(f"cep_api ({label})", command, env, port, workdir / f"cep_api-{label}.log", "/health")
-    servers.append(server)
-    return server.start()
-
 
 def seed_database(db_path, csv_path):
     """Run `python -m cep_api seed CSV` into db_path; return (seconds taken, rows in the table)."""
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "cep_api", "seed", str(csv_path)], cwd=REPO_ROOT,
-                            env=python_env(CEP_API_DB=str(db_path)), capture_output=True, text=True)
+    seed_cep_api(db_path, csv_path)
     seconds = time.monotonic() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"seeding {csv_path} failed:\n{result.stdout}{result.stderr}")
     with sqlite3.connect(db_path) as connection:
         rows = connection.execute("SELECT count(*) FROM cep").fetchone()[0]
     # The 1.1M seed leaves ~150 MB of dirty pages; flush them now, so the kernel does not
@@ -254,34 +156,14 @@ def seed_database(db_path, csv_path):
 # Load
 # ---------------------------------------------------------------------------------------
 
-def check_all_200(server, ceps):
-    """GET every CEP once, sequentially: fills the memo and proves none answers 404."""
-    with requests.Session() as session:
-        for cep in ceps:
-            reply = session.get(f"{server.base_url}/ceps/{cep}", timeout=10)
-            if reply.status_code != 200:
-                raise RuntimeError(f"{server.name}: GET /ceps/{cep} answered {reply.status_code}, "
-                                   f"not 200; the benchmark would be meaningless.")
-
-
-def wrk_command(args, seconds, script, url):
-    return ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s",
-            "--latency", "-s", str(script), url]
-
-
-def run_wrk(args, seconds, script, server):
+def measure(args, seconds, script, server):
     """One wrk run; returns a dict of requests/s, p50 and p99 (ms)."""
     command = wrk_command(args, seconds, script, server.base_url)
-    result = subprocess.run(command, capture_output=True, text=True)
-    match = RESULT_LINE.search(result.stdout)
-    if result.returncode != 0 or not match:
-        raise RuntimeError(f"wrk failed on {server.name}:\n{result.stdout}{result.stderr}")
-    total, duration_us, p50_us, p99_us, non200, socket_errors = map(int, match.groups())
-    if non200 or socket_errors:
-        raise RuntimeError(f"{server.name}: {non200} answers were not 200 and {socket_errors} "
-                           f"socket errors occurred; the figures would be meaningless.")
-    return {"rps": total / (duration_us / 1e6), "p50": p50_us / 1000, "p99": p99_us / 1000,
-            "requests": total}
+    _, counts = run_wrk(command, RESULT_LINE, server.name)
+    if counts["non200"] or counts["socket_errors"]:
+        raise RuntimeError(f"{server.name}: {counts['non200']} answers were not 200 and "
+                           f"{counts['socket_errors']} socket errors occurred; the figures would be meaningless.")
+    return {**speed(counts), "requests": counts["requests"]}
 
 
 def compare(args, script, hello, cep, title):
@@ -292,20 +174,18 @@ def compare(args, script, hello, cep, title):
     print(f"\n== {title}")
     if args.warmup:
         print(f"warm-up: {args.warmup} s of wrk on each server (not measured)")
-        run_wrk(args, args.warmup, script, hello)
-        run_wrk(args, args.warmup, script, cep)
+        measure(args, args.warmup, script, hello)
+        measure(args, args.warmup, script, cep)
     rounds = {"hello": [], "cep": []}
     for number in range(1, args.rounds + 1):
         # Alternate the two, so slow drift of the machine affects both alike.
         for key, server in (("hello", hello), ("cep", cep)):
-            figures = run_wrk(args, args.duration, script, server)
+            figures = measure(args, args.duration, script, server)
             rounds[key].append(figures)
             print(f"round {number}/{args.rounds}  {key:5}  {figures['rps']:8,.0f} req/s  "
                   f"p50 {figures['p50']:6.2f} ms  p99 {figures['p99']:6.2f} ms  "
                   f"({figures['requests']:,} requests)")
-    medians = {}
-    for key, runs in rounds.items():
-        medians[key] = {name: statistics.median(run[name] for run in runs) for name in ("rps", "p50", "p99")}
+    medians = {key: median_speed(runs) for key, runs in rounds.items()}
     ratios = [c["rps"] / h["rps"] for h, c in zip(rounds["hello"], rounds["cep"])]
     # Each round's ratio pairs two runs seconds apart: less sensitive to drift than the medians.
     print(f"ratio cep/hello per round: {', '.join(f'{r:.0%}' for r in ratios)} "
@@ -317,20 +197,14 @@ def compare(args, script, hello, cep, title):
 # Report
 # ---------------------------------------------------------------------------------------
 
-def print_table(rows):
+def print_results(rows):
     """rows: (label, medians, ratio, round ratio); ratios None for hello. Columns aligned."""
-    header = ("target", "req/s", "p50 ms", "p99 ms", "ratio vs hello", "median round ratio")
-    lines = [header]
-    for label, medians, ratio, round_ratio in rows:
-        lines.append((label, f"{medians['rps']:,.0f}", f"{medians['p50']:.2f}", f"{medians['p99']:.2f}",
+    lines = [("target", "req/s", "p50 ms", "p99 ms", "ratio vs hello", "median round ratio")]
+    for label, figures, ratio, round_ratio in rows:
+        lines.append((label, f"{figures['rps']:,.0f}", f"{figures['p50']:.2f}", f"{figures['p99']:.2f}",
                       "-" if ratio is None else f"{ratio:.0%}",
                       "-" if round_ratio is None else f"{round_ratio:.0%}"))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for index, line in enumerate(lines):
-        cells = [line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:], widths[1:])]
-        print(" | ".join(cells))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_table(lines)
 
 
 def print_load(label):
@@ -345,12 +219,10 @@ def print_load(label):
 
 def main(argv=sys.argv[1:]):
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install wrk", file=sys.stderr)
+    if not check_wrk():
         return 1
     started = time.monotonic()
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {wrk_version.strip()}")
+    print_machine()
     print("servers: both on 127.0.0.1, both with waitress's default thread count")
     print_load("load average before")
     table = []
@@ -364,9 +236,10 @@ def main(argv=sys.argv[1:]):
             print(f"seeded {rows:,} rows from {args.sample_csv.name} in {seconds:.1f} s")
             ceps = pick_ceps(args.sample_csv, args.ceps, args.seed)
             script = write_wrk_script(ceps, workdir / "sample.lua")
-            hello = start_hello(workdir, servers)
-            cep = start_cep_api(workdir / "sample.sqlite3", workdir, "sample", servers)
-            check_all_200(cep, ceps)
+            hello = start_hello(workdir / "hello.log", "/ceps/01001000", servers)
+            cep = start_cep_api("cep_api (sample)", workdir / "sample.sqlite3",
+                                workdir / "cep_api-sample.log", servers)
+            get_every_cep(cep, ceps)  # fills the memo and proves none answers 404
             print(f"{len(ceps):,} random CEPs (seed {args.seed}) all answer 200")
             print("wrk:", shlex.join(wrk_command(args, args.duration, "<script>.lua", "<url>")))
             title = f"part 1: {rows:,} CEPs in the table"
@@ -389,8 +262,9 @@ def main(argv=sys.argv[1:]):
                 full_seed = f"seeding the {rows:,} rows took {seconds:.0f} s"
                 ceps = pick_ceps(args.full_csv, args.ceps, args.seed)
                 script = write_wrk_script(ceps, workdir / "full.lua")
-                cep = start_cep_api(workdir / "full.sqlite3", workdir, "full", servers)
-                check_all_200(cep, ceps)
+                cep = start_cep_api("cep_api (full)", workdir / "full.sqlite3",
+                                    workdir / "cep_api-full.log", servers)
+                get_every_cep(cep, ceps)
                 print(f"{len(ceps):,} random CEPs of the full file (seed {args.seed}) all answer 200")
                 title = f"part 2: {rows:,} CEPs in the table"
                 medians, round_ratio = compare(args, script, hello, cep, title)
@@ -402,14 +276,13 @@ def main(argv=sys.argv[1:]):
                 server.stop()
     print(f"\nmedians over {args.rounds} rounds of {args.duration} s, "
           f"wrk -t{args.wrk_threads} -c{args.connections}, {len(ceps):,} CEPs cycled:\n")
-    print_table(table)
+    print_results(table)
     worst = min(ratio for _, _, ratio, _ in table if ratio is not None)
     verdict = "met" if worst >= TARGET_RATIO else "NOT met"
     print(f"\ntarget: lookup >= {TARGET_RATIO:.0%} of hello-world -> {verdict} (lowest ratio {worst:.0%})")
     if full_seed:
         print(full_seed)
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"wall time: {time.monotonic() - started:.0f} s")
+    print_command_and_time(started)
     return 0
 
 

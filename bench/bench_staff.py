@@ -44,15 +44,11 @@ Defaults: 5 rounds of 5 s per scenario, wrk -t1 -c8; about 2 minutes in all.
 Needs wrk:                   apt-get install wrk
 """
 import argparse
-import csv
 import os
 import random
 import re
 import shlex
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,9 +56,10 @@ from pathlib import Path
 
 import requests
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
-SAMPLE_CSV = REPO_ROOT / "cep_api" / "data" / "ceps_sample.csv"
+# benchlib.py sits next to this script: the servers, wrk and report pieces both benchmarks share.
+from benchlib import (SAMPLE_CSV, Server, check_wrk, free_port, get_every_cep, median_speed,
+                      print_command_and_time, print_machine, print_table, python_env, read_ceps, run_wrk,
+                      seed_cep_api, speed, start_cep_api, start_hello, wrk_command)
 
 # The issue's targets.
 TARGET_HIT_OVER_MISS = 2.0  # create on a hit >= 2x create on a miss
@@ -204,12 +201,6 @@ def parse_args(argv):
 # CEPs and the wrk script
 # ---------------------------------------------------------------------------------------
 
-def read_ceps(path):
-    """Every CEP (the `cep` column) of the CSV."""
-    with open(path, newline="", encoding="utf-8") as csv_file:
-        return [row["cep"] for row in csv.DictReader(csv_file)]
-
-
 def write_wrk_script(ceps, threads, path):
     """Write the Lua script that makes wrk walk over these CEPs, in this order."""
     listed = ", ".join(f'"{cep}"' for cep in ceps)
@@ -221,118 +212,31 @@ def write_wrk_script(ceps, threads, path):
 # Servers
 # ---------------------------------------------------------------------------------------
 
-def free_port():
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """One server subprocess; its output goes to a log file so a full pipe never blocks it."""
-
-    def __init__(self, name, command, env, port, log_path, ready_path):
-        self.name = name
-        self.command = command
-        self.env = env
-        self.port = port
-        self.log_path = log_path
-        self.ready_path = ready_path  # a GET of this must answer 200 once the server is up
-        self.process = None
-
-    @property
-    def base_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        with open(self.log_path, "wb") as log:
-            # A session of its own: a Ctrl-C in the terminal reaches only us (and wrk), and
-            # the `finally` in main() then stops the server cleanly.
-            self.process = subprocess.Popen(self.command, cwd=REPO_ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited at start; its log:\n{self.log_text()}")
-            try:
-                if requests.get(self.base_url + self.ready_path, timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer within 20 s; its log:\n{self.log_text()}")
-
-    def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def cpu_seconds(self):
-        """User + system CPU time the server process has used so far (Linux /proc), or None."""
-        try:
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        # Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the ")" of the name.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def log_text(self):
-        return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
-
-
 def start_servers(workdir, sample_csv, servers):
     """Seed cep_api's database, start cep_api, staff_api and hello; each joins `servers` first."""
     cep_db = workdir / "cep.sqlite3"
-    seeded = subprocess.run([sys.executable, "-m", "cep_api", "seed", str(sample_csv)], cwd=REPO_ROOT,
-                            env={**os.environ, "CEP_API_DB": str(cep_db)}, capture_output=True, text=True)
-    if seeded.returncode != 0:
-        raise RuntimeError(f"seeding cep_api failed:\n{seeded.stdout}{seeded.stderr}")
-
-    cep_port = free_port()
-    cep = Server("cep_api", [sys.executable, "-m", "cep_api"],
-                 {**os.environ, "CEP_API_HOST": "127.0.0.1", "CEP_API_PORT": str(cep_port),
-                  "CEP_API_DB": str(cep_db)},
-                 cep_port, workdir / "cep_api.log", "/health")
-    servers.append(cep)
-    cep.start()
+    seed_cep_api(cep_db, sample_csv)
+    cep = start_cep_api("cep_api", cep_db, workdir / "cep_api.log", servers)
 
     staff_port = free_port()
     staff = Server("staff_api", [sys.executable, "-m", "staff_api"],
-                   {**os.environ, "STAFF_API_HOST": "127.0.0.1", "STAFF_API_PORT": str(staff_port),
-                    "STAFF_API_DB": str(workdir / "staff.sqlite3"), "CEP_API_URL": cep.base_url,
-                    # A day: no entry may expire (and be revalidated) during the benchmark.
-                    "STAFF_CEP_CACHE_TTL": "86400", "STAFF_CEP_NEGATIVE_TTL": "300",
-                    "STAFF_CEP_TIMEOUT": "5"},
+                   python_env(STAFF_API_HOST="127.0.0.1", STAFF_API_PORT=str(staff_port),
+                              STAFF_API_DB=str(workdir / "staff.sqlite3"), CEP_API_URL=cep.base_url,
+                              # A day: no entry may expire (and be revalidated) during the benchmark.
+                              STAFF_CEP_CACHE_TTL="86400", STAFF_CEP_NEGATIVE_TTL="300",
+                              STAFF_CEP_TIMEOUT="5"),
                    staff_port, workdir / "staff_api.log", "/health")
     servers.append(staff)
     staff.start()
 
-    hello_port = free_port()
     # bench/hello_app.py answers any GET path, so the GET /addresses/... script drives it too.
-    hello = Server("hello-world", [sys.executable, str(BENCH_DIR / "hello_app.py"), str(hello_port)],
-                   dict(os.environ), hello_port, workdir / "hello.log", "/addresses/01001000")
-    servers.append(hello)
-    hello.start()
+    hello = start_hello(workdir / "hello.log", "/addresses/01001000", servers)
     return cep, staff, hello
 
 
 # ---------------------------------------------------------------------------------------
 # Talking to the staff API outside the measured windows
 # ---------------------------------------------------------------------------------------
-
-def warm_cep_api(cep, ceps):
-    """GET every CEP straight from cep_api: fills its memo and proves every one answers 200."""
-    with requests.Session() as session:
-        for number in ceps:
-            reply = session.get(f"{cep.base_url}/ceps/{number}", timeout=10)
-            if reply.status_code != 200:
-                raise RuntimeError(f"cep_api: GET /ceps/{number} answered {reply.status_code}, not 200")
-
 
 def warm_staff_cache(staff, ceps):
     """GET /addresses for each CEP, so each is a fresh entry of the cache; returns the misses."""
@@ -380,12 +284,6 @@ def settled_counters(staff):
 # Load
 # ---------------------------------------------------------------------------------------
 
-def wrk_command(args, seconds, script, url, *script_args):
-    command = ["wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s",
-               "--latency", "-s", str(script), url]
-    return command + ["--", *script_args] if script_args else command
-
-
 class Bench:
     """The servers, the two scripts and the way each scenario is run."""
 
@@ -405,24 +303,18 @@ class Bench:
 
         counters_before = settled_counters(self.staff)
         cpu_before = [server.cpu_seconds() for server in (self.cep, self.staff, self.hello)]
-        result = subprocess.run(command, capture_output=True, text=True)
+        output, counts = run_wrk(command, RESULT_LINE, scenario)
         cpu_after = [server.cpu_seconds() for server in (self.cep, self.staff, self.hello)]
         counters_after = settled_counters(self.staff)  # after the CPU reading: it is not load
 
-        match = RESULT_LINE.search(result.stdout)
-        if result.returncode != 0 or not match:
-            raise RuntimeError(f"wrk failed on {scenario}:\n{result.stdout}{result.stderr}")
-        counts = {name: int(value) for name, value in match.groupdict().items()}
-        first_bad = re.search(r"^FIRST_BAD (.*)$", result.stdout, re.MULTILINE)
-        first_other = re.search(r"^FIRST_OTHER (.*)$", result.stdout, re.MULTILINE)
+        first_bad = re.search(r"^FIRST_BAD (.*)$", output, re.MULTILINE)
+        first_other = re.search(r"^FIRST_OTHER (.*)$", output, re.MULTILINE)
         if None in cpu_before or None in cpu_after:
             cpu_ms = None
         else:  # all three servers: the idle ones add next to nothing
             cpu_ms = 1000 * sum(after - before for before, after in zip(cpu_before, cpu_after)) / counts["requests"]
         return {
-            "rps": counts["requests"] / (counts["duration_us"] / 1e6),
-            "p50": counts["p50_us"] / 1000,
-            "p99": counts["p99_us"] / 1000,
+            **speed(counts),  # rps, p50, p99
             "cpu_ms": cpu_ms,
             "counts": counts,
             # The server's counters also include requests still in flight when wrk stopped.
@@ -460,23 +352,17 @@ def check(scenario, figures):
 # Report
 # ---------------------------------------------------------------------------------------
 
-def print_table(medians, ratios):
-    header = ("scenario", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "ratio")
-    lines = [header]
+def print_results(medians, ratios):
+    lines = [("scenario", "req/s", "p50 ms", "p99 ms", "server CPU ms/req", "ratio")]
     for scenario in SCENARIOS:
         m = medians[scenario]
         lines.append((LABELS[scenario], f"{m['rps']:,.0f}", f"{m['p50']:.2f}", f"{m['p99']:.2f}",
                       "-" if m["cpu_ms"] is None else f"{m['cpu_ms']:.2f}", ratios.get(scenario, "-")))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for index, line in enumerate(lines):
-        cells = [line[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(line[1:-1], widths[1:-1])]
-        print(" | ".join(cells + [line[-1]]))
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+    print_table(lines, pad_last=False)  # the ratio column is text: left as it is
 
 
 def median_of(runs):
-    medians = {name: statistics.median(run[name] for run in runs) for name in ("rps", "p50", "p99")}
+    medians = median_speed(runs)
     cpu = [run["cpu_ms"] for run in runs]
     medians["cpu_ms"] = None if None in cpu else statistics.median(cpu)
     return medians
@@ -484,12 +370,10 @@ def median_of(runs):
 
 def main(argv=sys.argv[1:]):
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install wrk", file=sys.stderr)
+    if not check_wrk():
         return 1
     started = time.monotonic()
-    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {wrk_version.strip()}")
+    print_machine()
     print("servers: cep_api, staff_api and hello-world on 127.0.0.1, each with waitress's default thread count")
     # Other work on the machine takes CPU from the servers: worth knowing when reading the figures.
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
@@ -507,7 +391,7 @@ def main(argv=sys.argv[1:]):
         workdir = Path(tmp)
         try:
             cep, staff, hello = start_servers(workdir, args.sample_csv, servers)
-            warm_cep_api(cep, all_ceps)
+            get_every_cep(cep, all_ceps)
             print(f"{len(all_ceps):,} CEPs seeded into cep_api; each answered 200 once (its memo is warm)")
             bench = Bench(args, cep, staff, hello,
                           write_wrk_script(hit_ceps, args.wrk_threads, workdir / "hit.lua"),
@@ -564,8 +448,8 @@ def main(argv=sys.argv[1:]):
     print(f"\nmedians over {args.rounds} rounds of {args.duration} s (create-miss: {miss_seconds} s), "
           f"wrk -t{args.wrk_threads} -c{args.connections}; "
           f"hit scenarios cycle over {len(hit_ceps)} CEPs, create-miss never repeats one of {len(order):,}\n")
-    print_table(medians, {"addresses-hit": f"{address_ratio:.0%} of hello-world",
-                          "create-hit": f"{create_ratio:.2f}x create-miss"})
+    print_results(medians, {"addresses-hit": f"{address_ratio:.0%} of hello-world",
+                            "create-hit": f"{create_ratio:.2f}x create-miss"})
     print("\nper round: addresses-hit/hello " + ", ".join(f"{r:.0%}" for r in per_round_address)
           + ";  create-hit/create-miss " + ", ".join(f"{r:.2f}x" for r in per_round_create))
     print("server CPU ms/req: CPU time of cep_api + staff_api + hello during the run, per completed request")
@@ -593,8 +477,7 @@ def main(argv=sys.argv[1:]):
     print(f"  GET /addresses/{{cep}} on a hit >= {TARGET_ADDRESS_OVER_HELLO:.0%} of hello-world: "
           f"{address_ratio:.0%} -> {'met' if address_ratio >= TARGET_ADDRESS_OVER_HELLO else 'NOT met'}")
     print("\nload average after (this benchmark's own load included): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"command: {shlex.join([sys.executable, *sys.argv])}")
-    print(f"wall time: {time.monotonic() - started:.0f} s")
+    print_command_and_time(started)
     return 1 if problems else 0
 
 
