@@ -184,16 +184,13 @@ def create_app(config=None, cep_session=None):
 
     @app.delete("/cep-cache")
     def clear_cache():
-        with db.atomic("IMMEDIATE"):
-            CepCacheEntry.delete().execute()
+        ceps.evict()
         response.status = 204
         return b""
 
     @app.delete("/cep-cache/<cep>")
     def evict_cep(cep):
-        digits = path_cep(cep)
-        with db.atomic("IMMEDIATE"):
-            CepCacheEntry.delete().where(CepCacheEntry.cep == digits).execute()
+        ceps.evict(path_cep(cep))
         response.status = 204
         return b""
 

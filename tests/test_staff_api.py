@@ -75,9 +75,12 @@ def test_address_lookup_and_the_cache_listing(staff):
 
     assert staff.delete("/cep-cache/01001-000").status_int == 204
     assert [item["cep"] for item in staff.get("/cep-cache").json["items"]] == ["99999-999"]
+    assert staff.get("/addresses/01001000").headers["X-Cep-Cache"] == "miss"  # evicted means fetched again
+    assert staff.get("/addresses/01001000").headers["X-Cep-Cache"] == "hit"
     assert staff.delete("/cep-cache").status_int == 204
     assert staff.get("/cep-cache").json["total"] == 0
     assert staff.get("/addresses/01001000").headers["X-Cep-Cache"] == "miss"
+    assert staff.get("/addresses/99999999", expect_errors=True).headers["X-Cep-Cache"] == "miss"
 
 
 def test_health_says_whether_the_cep_api_answers(staff, cep_server):
@@ -198,3 +201,18 @@ def test_hits_are_counted_in_memory_and_reach_the_table_after_the_interval(staff
     monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 3600)
     staff.get("/addresses/01001000")
     assert staff.get("/cep-cache").json["items"][0]["hits"] == 3  # the listing writes first
+
+
+def test_memory_keeps_at_most_the_newest_entries_and_the_table_the_rest(cep_server, make_staff_app, monkeypatch):
+    from staff_api import cep_client
+    from staff_api.models import db
+
+    make_staff_app(cep_server.url)  # points the models at this test's database
+    monkeypatch.setattr(cep_client, "MAX_ENTRIES_IN_MEMORY", 2)
+    client = cep_client.CepClient(cep_server.url, timeout=2.0, ttl=3600.0, negative_ttl=60.0)
+    ceps = ["01001000", "01310100", "70150900"]
+    with db.connection_context():
+        assert [client.resolve(cep).cache for cep in ceps] == ["miss"] * 3
+        assert [client.resolve(cep).cache for cep in ceps] == ["hit"] * 3
+    assert list(client._fresh) == ceps[1:]  # the oldest one was dropped from memory...
+    assert len(cep_server.log.lookups()) == 3  # ...but still answered from the table
