@@ -3,6 +3,7 @@
 `seed --if-empty` loads the sample only into an empty database (what ./run.sh does, so that
 CEPs a user deleted through the API do not come back on the next start).
 """
+import logging
 import sys
 
 import waitress
@@ -36,6 +37,8 @@ def main(argv=sys.argv[1:]):
         print("usage: python -m cep_api [seed [--if-empty] [CSV]]", file=sys.stderr)
         return 2
     app = create_app(config)
+    # INFO, so that waitress says where it listens; Python shows only warnings by default.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     waitress.serve(app, host=config["cep_api.host"], port=config["cep_api.port"], ident="cep_api")
     return 0
 

@@ -1,4 +1,5 @@
 """`python -m staff_api` serves the staff API with waitress."""
+import logging
 import sys
 
 import waitress
@@ -12,6 +13,8 @@ def main(argv=sys.argv[1:]):
         print("usage: python -m staff_api", file=sys.stderr)
         return 2
     config = config_from_env()
+    # INFO, so that waitress says where it listens; Python shows only warnings by default.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     waitress.serve(create_app(config), host=config["staff_api.host"], port=config["staff_api.port"],
                    ident="staff_api")
     return 0

@@ -17,6 +17,11 @@ def test_run_sh_starts_both_and_sigterm_stops_everything(run_sh):
     log = runner.log()
     assert "added 2711, already present 0" in log  # an empty database was seeded
     assert runner.staff_url in log and runner.cep_url in log and f"{runner.staff_url}/docs" in log
+    # Each service's own log lines reach the terminal, prefixed with its name.
+    lines = log.splitlines()
+    for name, port in (("cep_api", runner.cep_port), ("staff_api", runner.staff_port)):
+        assert any(line.startswith(f"[{name}]") and f"Serving on http://127.0.0.1:{port}" in line
+                   for line in lines), log
     assert port_is_closed(runner.cep_port) and port_is_closed(runner.staff_port)
     assert all(process_is_gone(pid) for pid in pids)
     assert not (runner.repo / "var" / "cep_api.pid").exists()
