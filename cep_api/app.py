@@ -10,7 +10,7 @@ from .answers import AnswerMemo, etag_for
 from .jsonhttp import ApiError, json_bytes, read_json_object, read_list_query, render_error, send_json
 from .models import Cep, db, init_db
 from .openapi import OPENAPI
-from .validation import UF_RANGES, clean_record, format_cep, normalize_cep, range_error
+from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,10 +187,7 @@ def check_body_cep(data, digits, errors):
 
 def reject_if_invalid(errors, digits, uf):
     """Answer 422 with every field at fault; the UF range is checked once the rest is valid."""
-    if not errors and uf:
-        problem = range_error(digits, uf)
-        if problem:
-            errors["uf"] = problem
+    check_uf_range(errors, digits, uf)
     if errors:
         raise ApiError(422, "The record is not valid.", errors)
 

@@ -4,7 +4,7 @@ import gzip
 from pathlib import Path
 
 from .models import Cep, db
-from .validation import clean_record, normalize_cep, range_error
+from .validation import check_uf_range, clean_record, normalize_cep
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "ceps_sample.csv"
 BATCH_SIZE = 500  # rows per INSERT: well under SQLite's limit on bound parameters
@@ -25,8 +25,7 @@ def read_rows(path):
                                            if name != "cep" and value is not None})
             if digits is None:
                 errors["cep"] = "is not a CEP"
-            elif not errors and range_error(digits, fields["uf"]):
-                errors["uf"] = range_error(digits, fields["uf"])
+            check_uf_range(errors, digits, fields.get("uf"))
             if errors:
                 raise SeedError(f"{path}, line {line_number}: {errors}")
             yield {"cep": digits, **fields}

@@ -83,9 +83,12 @@ def clean_record(data, partial=False):
     return clean, errors
 
 
-def range_error(cep_digits, uf):
-    """The error for a CEP outside its UF's range, or None when it fits."""
-    if cep_in_uf(cep_digits, uf):
-        return None
+def check_uf_range(errors, cep_digits, uf):
+    """Add to `errors` a CEP outside its UF's Correios range.
+
+    Checked only once everything else is valid: the check needs a valid CEP and UF.
+    """
+    if errors or not uf or cep_in_uf(cep_digits, uf):
+        return
     spans = ", ".join(f"{format_cep(a)}..{format_cep(b)}" for a, b in UF_RANGES[uf])
-    return f"CEP {format_cep(cep_digits)} is not in the Correios range of {uf} ({spans})"
+    errors["uf"] = f"CEP {format_cep(cep_digits)} is not in the Correios range of {uf} ({spans})"
