@@ -200,12 +200,8 @@ def not_found(digits):
 
 def send_record(record, status=200, headers=None):
     """Answer a record with the same bytes and ETag that a GET of it would give."""
-    body = json_bytes(record.to_dict())
-    response.status = status
-    response.content_type = "application/json"
+    body = send_json(record.to_dict(), status, headers)
     response.set_header("ETag", etag_for(body))
-    for name, value in (headers or {}).items():
-        response.set_header(name, value)
     return body
 
 
