@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: fresh apps on temporary databases, real servers on loopback."""
+import json
 import os
 import shutil
 import signal
@@ -102,6 +103,22 @@ def assert_error(resp, status):
     assert isinstance(error["message"], str) and error["message"]
     assert "Traceback" not in resp.text
     return error
+
+
+def assert_bad_request_answered(client, method, path, body, content_type, status, fields):
+    """Send one row of a bad-input table with WebTest; check the status and the error's fields.
+
+    `body` is a dict or list (sent as JSON) or raw text sent with `content_type`.
+    """
+    if isinstance(body, (dict, list)):
+        body, content_type = json.dumps(body), content_type or "application/json"
+    resp = client.request(path, method=method, body=(body or "").encode(), content_type=content_type,
+                          expect_errors=True)
+    error = assert_error(resp, status)
+    if fields:
+        assert set(error["fields"]) == fields
+    if status == 405:
+        assert resp.headers["Allow"]
 
 
 def get_once_up(url, timeout=10):

@@ -9,7 +9,7 @@ import requests
 from webtest import TestApp
 
 from cep_api.answers import AnswerMemo
-from conftest import assert_error
+from conftest import assert_bad_request_answered, assert_error
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar",
       "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
@@ -202,15 +202,7 @@ BAD_REQUESTS = [
 def test_bad_input_gets_a_json_error_and_changes_nothing(client, cep_db_path, method, path, body,
                                                         content_type, status, fields):
     before = table_digest(cep_db_path)
-    if isinstance(body, (dict, list)):
-        body, content_type = json.dumps(body), content_type or "application/json"
-    resp = client.request(path, method=method, body=(body or "").encode(), content_type=content_type,
-                          expect_errors=True)
-    error = assert_error(resp, status)
-    if fields:
-        assert set(error["fields"]) == fields
-    if status == 405:
-        assert resp.headers["Allow"]
+    assert_bad_request_answered(client, method, path, body, content_type, status, fields)
     assert table_digest(cep_db_path) == before
 
 

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from webtest import TestApp
 
-from conftest import assert_error, count_rows
+from conftest import assert_bad_request_answered, assert_error, count_rows
 
 ANA = {"name": "Ana Souza", "email": "ana@example.com", "role": "Engineer", "cep": "01001000",
        "number": "100", "complement": "apto 12"}
@@ -135,15 +135,7 @@ def test_bad_input_gets_a_json_error_and_writes_nothing(staff, staff_db_path, me
                                                         status, fields):
     staff.post_json("/employees", ANA)  # employee 1, and 01001000 cached
     before = table_dump(staff_db_path)
-    if isinstance(body, dict):
-        body, content_type = json.dumps(body), content_type or "application/json"
-    resp = staff.request(path, method=method, body=(body or "").encode(), content_type=content_type,
-                         expect_errors=True)
-    error = assert_error(resp, status)
-    if fields:
-        assert set(error["fields"]) == fields
-    if status == 405:
-        assert resp.headers["Allow"]
+    assert_bad_request_answered(staff, method, path, body, content_type, status, fields)
     after = table_dump(staff_db_path)
     assert after["employee"] == before["employee"]
     if status != 422 or "cep" not in (fields or ()):
