@@ -7,6 +7,7 @@ Only found records are kept: a 404 is looked up again, so a CEP added later (by 
 by `python -m cep_api seed` in another process) is seen at once.
 """
 import hashlib
+import json
 import threading
 
 
@@ -15,10 +16,18 @@ def etag_for(body):
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
+def answer_for(record):
+    """The (body, etag) of a record: a GET and a write answer it with the same bytes and tag."""
+    # Encoded as jsonhttp.json_bytes does (compact, UTF-8): that module is HTTP, this one is not.
+    body = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return body, etag_for(body)
+
+
 class AnswerMemo:
     """A bounded, thread-safe map CEP -> (body, etag) that never serves a stale answer."""
 
     def __init__(self, max_entries=100_000):
+        """An empty memo that keeps at most `max_entries` answers."""
         self.max_entries = max_entries
         self._entries = {}
         self._lock = threading.Lock()

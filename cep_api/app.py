@@ -1,23 +1,24 @@
-"""The CEP API: routes over the CEP table, built by an app factory."""
+"""The CEP API over HTTP: the app factory, and one thin handler per route.
+
+A handler reads the request, calls the function of ceps.py that does the work, and answers.
+"""
 import os
 from pathlib import Path
 
 from bottle import Bottle, request, response
-from peewee import IntegrityError
 
-from . import explorer
+from . import ceps, explorer
 from .answers import AnswerMemo, etag_for
-from .jsonhttp import ApiError, json_bytes, read_json_object, read_list_query, render_error, send_json
-from .models import Cep, db, init_db
-from .openapi import OPENAPI
-from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
+from .jsonhttp import (ApiError, answer_domain_errors, json_bytes, read_json_object, read_list_query,
+                       render_error, send_json)
+from .models import Cep, close_connection, init_db, open_connection
+from .validation import normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # How long a client may keep an answer without asking again. A found record changes rarely
-# and can be revalidated cheaply with its ETag; a "not found" may be created any minute.
+# and can be revalidated cheaply with its ETag (a "not found": see jsonhttp.ERROR_STATUS).
 FOUND_CACHE_CONTROL = "public, max-age=3600"
-NOT_FOUND_CACHE_CONTROL = "public, max-age=60"
 # Lists change with any write: a client may keep one but must revalidate it (ETag) first.
 LIST_CACHE_CONTROL = "no-cache"
 
@@ -33,142 +34,79 @@ def config_from_env(environ=os.environ):
 
 def create_app(config=None):
     """Build the Bottle app; `config` overrides the environment (tests pass a temp database)."""
-    settings = {**config_from_env(), **(config or {})}
     app = Bottle()
-    app.config.update(settings)
-    init_db(settings["cep_api.db_path"])
-    answers = AnswerMemo()
+    app.config.update({**config_from_env(), **(config or {})})
+    init_db(app.config["cep_api.db_path"])
+    # One memo per app, so two apps in one process (tests) never share answers.
+    app.config["cep_api.answers"] = AnswerMemo()
+    app.add_hook("before_request", open_connection)
+    app.add_hook("after_request", close_connection)
     # Bottle would answer errors with an HTML page; ours are JSON, whoever raised them.
     app.default_error_handler = render_error
+    app.install(answer_domain_errors)
 
-    @app.hook("before_request")
-    def take_connection():
-        db.connect(reuse_if_open=True)
-
-    @app.hook("after_request")
-    def give_connection_back():
-        # With the pool, close() returns the connection to it instead of closing the file.
-        if not db.is_closed():
-            db.close()
-
-    @app.get("/health")
-    def health():
-        Cep.select().limit(1).exists()  # proves the database answers
-        return send_json({"status": "ok", "service": "cep_api"})
-
-    @app.get("/openapi.json")
-    def openapi_document():
-        return send_json(OPENAPI)
-
-    @app.get("/docs")
-    def docs_page():
-        return explorer.page("CEP API")
-
+    app.get("/health", callback=health)
+    app.get("/openapi.json", callback=explorer.document)
+    app.get("/docs", callback=explorer.page)
     # Swagger UI's own files: part of the page, not of the API, so not in the OpenAPI document.
-    @app.get("/docs/static/<name>")
-    def docs_file(name):
-        return explorer.static(name)
-
-    @app.get("/ceps")
-    def list_ceps():
-        page, per_page, filters = read_list_query(("uf", "localidade", "q"))
-        query = Cep.select().order_by(Cep.cep)
-        if "uf" in filters:
-            uf = filters["uf"].upper()
-            if uf not in UF_RANGES:
-                raise ApiError(422, "Some query parameters are invalid.", {"uf": "must be one of the 27 UFs"})
-            query = query.where(Cep.uf == uf)
-        if "localidade" in filters:
-            query = query.where(Cep.localidade == filters["localidade"])
-        if "q" in filters:
-            query = query.where(Cep.logradouro.contains(filters["q"]) | Cep.bairro.contains(filters["q"]))
-        body = json_bytes({
-            "items": [record.to_dict() for record in query.paginate(page, per_page)],
-            "page": page,
-            "per_page": per_page,
-            "total": query.count(),
-        })
-        return answer_with_etag(body, etag_for(body), LIST_CACHE_CONTROL)
-
-    @app.post("/ceps")
-    def create_cep():
-        data = read_json_object()
-        digits = normalize_cep(data.get("cep"))
-        fields, errors = clean_record(data, partial=False)
-        if digits is None:
-            errors["cep"] = "is required, written as NNNNNNNN or NNNNN-NNN"
-        reject_if_invalid(errors, digits, fields.get("uf"))
-        try:
-            with db.atomic("IMMEDIATE"):
-                record = Cep.create(cep=digits, **fields)
-        except IntegrityError:
-            raise ApiError(409, f"CEP {format_cep(digits)} already exists; use PUT or PATCH to change it.")
-        answers.forget(digits)
-        # script_name is "/" when the service runs alone, "/cep/" when mounted under /cep.
-        return send_record(record, 201, {"Location": f"{request.script_name}ceps/{digits}"})
-
-    @app.get("/ceps/<cep>")
-    def get_cep(cep):
-        digits = path_cep(cep)
-        answer = answers.get(digits)
-        if answer is None:
-            writes_seen = answers.writes_so_far()
-            record = Cep.get_or_none(Cep.cep == digits)
-            if record is None:
-                raise not_found(digits)
-            body = json_bytes(record.to_dict())
-            answer = (body, etag_for(body))
-            answers.remember(digits, answer, writes_seen)
-        body, etag = answer
-        return answer_with_etag(body, etag, FOUND_CACHE_CONTROL)
-
-    @app.put("/ceps/<cep>")
-    def replace_cep(cep):
-        digits = path_cep(cep)
-        data = read_json_object()
-        fields, errors = clean_record(data, partial=False)
-        check_body_cep(data, digits, errors)
-        reject_if_invalid(errors, digits, fields.get("uf"))
-        with db.atomic("IMMEDIATE"):
-            record = Cep.get_or_none(Cep.cep == digits)
-            if record is None:
-                raise not_found(digits)
-            for name, value in fields.items():
-                setattr(record, name, value)
-            record.save()
-        answers.forget(digits)
-        return send_record(record)
-
-    @app.patch("/ceps/<cep>")
-    def update_cep(cep):
-        digits = path_cep(cep)
-        data = read_json_object()
-        fields, errors = clean_record(data, partial=True)
-        check_body_cep(data, digits, errors)
-        with db.atomic("IMMEDIATE"):
-            record = Cep.get_or_none(Cep.cep == digits)
-            if record is None:
-                raise not_found(digits)
-            # The range check needs the final UF: the new one, or the one already stored.
-            reject_if_invalid(errors, digits, fields.get("uf", record.uf))
-            for name, value in fields.items():
-                setattr(record, name, value)
-            record.save()
-        answers.forget(digits)
-        return send_record(record)
-
-    @app.delete("/ceps/<cep>")
-    def delete_cep(cep):
-        digits = path_cep(cep)
-        with db.atomic("IMMEDIATE"):
-            deleted = Cep.delete().where(Cep.cep == digits).execute()
-        if not deleted:
-            raise not_found(digits)
-        answers.forget(digits)
-        response.status = 204
-        return b""
-
+    app.get("/docs/static/<name>", callback=explorer.static)
+    app.get("/ceps", callback=list_ceps)
+    app.post("/ceps", callback=create_cep)
+    app.get("/ceps/<cep>", callback=get_cep)
+    app.put("/ceps/<cep>", callback=replace_cep)
+    app.patch("/ceps/<cep>", callback=update_cep)
+    app.delete("/ceps/<cep>", callback=delete_cep)
     return app
+
+
+def health():
+    """GET /health: the service answers, and so does its database."""
+    Cep.select().limit(1).exists()  # proves the database answers
+    return send_json({"status": "ok", "service": "cep_api"})
+
+
+def list_ceps():
+    """GET /ceps: one page of records, sorted by CEP, filtered by uf, localidade or q."""
+    page, per_page, filters = read_list_query(ceps.LIST_FILTERS)
+    body = json_bytes(ceps.find_page(page, per_page, filters))
+    return answer_with_etag(body, etag_for(body), LIST_CACHE_CONTROL)
+
+
+def create_cep():
+    """POST /ceps: add a record; 201 with its address in Location."""
+    digits, body, etag = ceps.create(read_json_object(), memo())
+    # script_name is "/" when the service runs alone, "/cep/" when mounted under /cep.
+    return send_record(body, etag, 201, {"Location": f"{request.script_name}ceps/{digits}"})
+
+
+def get_cep(cep):
+    """GET /ceps/<cep>: one record, or 304 when the client's ETag still matches."""
+    body, etag = ceps.answer(path_cep(cep), memo())
+    return answer_with_etag(body, etag, FOUND_CACHE_CONTROL)
+
+
+def replace_cep(cep):
+    """PUT /ceps/<cep>: replace the whole record."""
+    body, etag = ceps.replace(path_cep(cep), read_json_object(), memo())
+    return send_record(body, etag)
+
+
+def update_cep(cep):
+    """PATCH /ceps/<cep>: change only the fields sent."""
+    body, etag = ceps.update(path_cep(cep), read_json_object(), memo())
+    return send_record(body, etag)
+
+
+def delete_cep(cep):
+    """DELETE /ceps/<cep>: 204 and no body."""
+    ceps.delete(path_cep(cep), memo())
+    response.status = 204
+    return b""
+
+
+def memo():
+    """This app's memo of answers (create_app keeps it in the app's config)."""
+    return request.app.config["cep_api.answers"]
 
 
 def path_cep(text):
@@ -179,29 +117,13 @@ def path_cep(text):
     return digits
 
 
-def check_body_cep(data, digits, errors):
-    """In PUT and PATCH the body may repeat the CEP, but cannot change it."""
-    if "cep" in data and normalize_cep(data["cep"]) != digits:
-        errors["cep"] = f"cannot change; this record is {format_cep(digits)}"
-
-
-def reject_if_invalid(errors, digits, uf):
-    """Answer 422 with every field at fault; the UF range is checked once the rest is valid."""
-    check_uf_range(errors, digits, uf)
-    if errors:
-        raise ApiError(422, "The record is not valid.", errors)
-
-
-def not_found(digits):
-    """The 404 for an unknown CEP, with a short Cache-Control: it may be created soon."""
-    return ApiError(404, f"CEP {format_cep(digits)} is not in the database.",
-                    **{"Cache-Control": NOT_FOUND_CACHE_CONTROL})
-
-
-def send_record(record, status=200, headers=None):
-    """Answer a record with the same bytes and ETag that a GET of it would give."""
-    body = send_json(record.to_dict(), status, headers)
-    response.set_header("ETag", etag_for(body))
+def send_record(body, etag, status=200, headers=None):
+    """Answer a written record with the same bytes and ETag that a GET of it gives."""
+    response.status = status
+    response.content_type = "application/json"
+    for name, value in (headers or {}).items():
+        response.set_header(name, value)
+    response.set_header("ETag", etag)
     return body
 
 

@@ -6,6 +6,8 @@ import json
 
 from bottle import HTTPError, request, response
 
+from .ceps import CepAlreadyExists, CepNotFound, InvalidInput
+
 
 class ApiError(HTTPError):
     """An error we raise on purpose; `render_error` turns it into the contract's JSON shape."""
@@ -45,10 +47,7 @@ def read_json_object():
 
 
 def read_list_query(filter_names):
-    """Parse ?page=&per_page= and the named filters of a list request, or answer 422.
-
-    Returns (page, per_page, {filter: trimmed text}) with only the filters that were sent.
-    """
+    """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422."""
     errors = {name: "unknown query parameter" for name in request.query
               if name not in ("page", "per_page", *filter_names)}
     # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
@@ -62,13 +61,28 @@ def read_list_query(filter_names):
 
 def read_whole_number(name, default, lowest, highest, errors):
     """A whole-number query parameter within [lowest, highest]; problems go into `errors`."""
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
-        errors[name] = f"must be a whole number from {lowest} to {highest}"
-        return default
-    return int(text)
+    text = request.query.get(name, str(default))
+    if text.isascii() and text.isdigit() and lowest <= int(text) <= highest:
+        return int(text)
+    errors[name] = f"must be a whole number from {lowest} to {highest}"
+    return default
+
+
+# What each domain error answers. ceps.py raises them and knows nothing of HTTP.
+ERROR_STATUS = {InvalidInput: 422, CepNotFound: 404, CepAlreadyExists: 409}
+# A CEP missing now may be added any minute, so a client may keep that 404 for a minute only.
+ERROR_HEADERS = {CepNotFound: {"Cache-Control": "public, max-age=60"}}
+
+
+def answer_domain_errors(callback):
+    """Bottle plugin (a plain decorator): a domain error raised by a handler becomes its ApiError."""
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except tuple(ERROR_STATUS) as error:
+            headers = ERROR_HEADERS.get(type(error), {})
+            raise ApiError(ERROR_STATUS[type(error)], str(error), getattr(error, "fields", None), **headers)
+    return wrapper
 
 
 def render_error(error):
@@ -81,8 +95,7 @@ def render_error(error):
     else:
         message = error.status_line.split(" ", 1)[1]
     body = {"status": error.status_code, "message": message}
-    fields = getattr(error, "fields", None)
-    if fields:
-        body["fields"] = fields
+    if getattr(error, "fields", None):  # only where fields are at fault
+        body["fields"] = error.fields
     response.content_type = "application/json"
     return json_bytes({"error": body})

@@ -1,10 +1,11 @@
-"""The CEP table and its SQLite database (one file, owned by this service alone)."""
+"""The CEP table and its SQLite database (one file, owned by this service alone), and the
+connection each request takes when it starts and hands back when it ends."""
 from pathlib import Path
 
 from peewee import CharField, Model
 from playhouse.pool import PooledSqliteDatabase
 
-from .validation import format_cep
+from .validation import TEXT_FIELDS, format_cep
 
 # Deferred: the path is only known when create_app() gets its configuration.
 # A pool hands a connection back instead of closing the file, so taking one per request
@@ -13,6 +14,8 @@ db = PooledSqliteDatabase(None)
 
 
 class BaseModel(Model):
+    """Every model of this service lives in `db`."""
+
     class Meta:
         database = db
         legacy_table_names = False
@@ -30,16 +33,8 @@ class Cep(BaseModel):
     ibge = CharField(default="")
 
     def to_dict(self):
-        """The record as the API answers it, fields always in the same order."""
-        return {
-            "cep": format_cep(self.cep),
-            "logradouro": self.logradouro,
-            "complemento": self.complemento,
-            "bairro": self.bairro,
-            "localidade": self.localidade,
-            "uf": self.uf,
-            "ibge": self.ibge,
-        }
+        """The record as the API answers it, fields always in the same order (TEXT_FIELDS's)."""
+        return {"cep": format_cep(self.cep), **{name: getattr(self, name) for name in TEXT_FIELDS}}
 
 
 def init_db(path):
@@ -60,3 +55,14 @@ def init_db(path):
     )
     with db.connection_context():
         db.create_tables([Cep])
+
+
+def open_connection():
+    """Before each request: take a connection from the pool (the one of this thread, if open)."""
+    db.connect(reuse_if_open=True)
+
+
+def close_connection():
+    """After each request: with the pool, close() hands the connection back instead of closing the file."""
+    if not db.is_closed():
+        db.close()

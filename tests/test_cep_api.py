@@ -8,8 +8,11 @@ import pytest
 import requests
 from webtest import TestApp
 
+from cep_api import ceps
 from cep_api.answers import AnswerMemo
-from conftest import assert_bad_request_answered, assert_error
+from cep_api.jsonhttp import ERROR_STATUS
+from cep_api.models import Cep, db
+from conftest import REPO_ROOT, assert_bad_request_answered, assert_error
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar",
       "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
@@ -101,6 +104,19 @@ def test_list_answers_are_deterministic_and_revalidatable(client):
 
 def test_health(client):
     assert client.get("/health").json["status"] == "ok"
+
+
+def test_openapi_json_is_the_file_byte_for_byte(client):
+    resp = client.get("/openapi.json")
+    assert resp.content_type == "application/json"
+    assert resp.body == (REPO_ROOT / "cep_api" / "openapi.json").read_bytes()
+
+
+def test_docs_page_and_only_its_own_files(client):
+    page = client.get("/docs")
+    assert page.content_type == "text/html" and "<title>CEP API</title>" in page.text
+    assert client.get("/docs/static/swagger-ui.css").status_int == 200
+    assert_error(client.get("/docs/static/app.py", expect_errors=True), 404)
 
 
 # --- writing ---------------------------------------------------------------------------
@@ -211,8 +227,6 @@ def test_every_status_of_the_conventions_is_covered():
 
 
 def test_an_unexpected_failure_is_a_json_500_without_traceback(client, cep_app):
-    from cep_api.models import Cep, db
-
     with db.connection_context():
         Cep.drop_table()
     resp = client.get("/ceps/01001000", expect_errors=True)
@@ -236,6 +250,65 @@ def test_memo_stays_bounded():
     for cep in ("1", "2", "3"):
         memo.remember(cep, (b"", ""), memo.writes_so_far())
     assert memo.get("1") is None and memo.get("2") and memo.get("3")
+
+
+# --- the use cases, called directly (no HTTP) --------------------------------------------
+
+@pytest.fixture
+def memo(cep_app):
+    """An empty memo, and a connection to this test's database, for calling ceps.py directly."""
+    with db.connection_context():
+        yield AnswerMemo()
+
+
+def test_every_domain_error_has_a_status():
+    """A new error in ceps.py without a line in ERROR_STATUS would be a 500."""
+    domain_errors = {value for value in vars(ceps).values()
+                     if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == ceps.__name__}
+    assert domain_errors == set(ERROR_STATUS)
+
+
+def test_invalid_input_names_every_field_at_fault(memo):
+    with pytest.raises(ceps.InvalidInput) as raised:
+        ceps.create({"cep": "1001-000", "uf": "XX", "pais": "BR"}, memo)
+    assert set(raised.value.fields) == {"cep", "uf", "localidade", "pais"}
+    with pytest.raises(ceps.InvalidInput) as raised:
+        ceps.find_page(1, 20, {"uf": "XX"})
+    assert set(raised.value.fields) == {"uf"}
+
+
+def test_creating_an_existing_cep_raises(memo):
+    with pytest.raises(ceps.CepAlreadyExists, match="01001-000"):
+        ceps.create(SE, memo)
+
+
+@pytest.mark.parametrize("use_case", [
+    lambda memo: ceps.answer("01001998", memo),
+    lambda memo: ceps.replace("01001998", {"localidade": "X", "uf": "SP"}, memo),
+    lambda memo: ceps.update("01001998", {"bairro": "X"}, memo),
+    lambda memo: ceps.delete("01001998", memo),
+], ids=["answer", "replace", "update", "delete"])
+def test_an_unknown_cep_raises_cep_not_found(memo, use_case):
+    with pytest.raises(ceps.CepNotFound, match="01001-998"):
+        use_case(memo)
+
+
+@pytest.mark.parametrize("cep, write", [
+    ("01001999", lambda memo: ceps.create(NEW_CEP, memo)),
+    ("01001000", lambda memo: ceps.replace("01001000", SE, memo)),
+    ("01001000", lambda memo: ceps.update("01001000", {"bairro": "Centro"}, memo)),
+    ("01001000", lambda memo: ceps.delete("01001000", memo)),
+], ids=["create", "replace", "update", "delete"])
+def test_a_committed_write_makes_the_memo_forget_that_cep(memo, cep, write):
+    memo.remember(cep, (b"stale", '"stale"'), memo.writes_so_far())
+    write(memo)
+    assert memo.get(cep) is None
+
+
+def test_a_memo_hit_needs_no_query_and_no_encoding(memo):
+    first = ceps.answer("01001000", memo)
+    Cep.drop_table()  # from here on, any query would fail
+    assert ceps.answer("01001000", memo) is first
 
 
 # --- over real waitress ----------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""What the CEP API does, one plain function per use case, with no HTTP in it.
+
+Each checks its input (validation.py), writes in one short transaction, and raises one of the
+errors below when it cannot (jsonhttp.ERROR_STATUS says what each answers). After a committed
+write it tells the memo of answers to forget that CEP, so the very next read sees the write.
+"""
+from peewee import IntegrityError
+
+from .answers import answer_for
+from .models import Cep, db
+from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
+
+LIST_FILTERS = ("uf", "localidade", "q")
+
+
+class InvalidInput(ValueError):
+    """The body or the query is not valid: a sentence, and `fields` saying why, field by field."""
+
+    def __init__(self, message, fields):
+        """`message` for the user; `fields`: {field name: why it is at fault}."""
+        super().__init__(message)
+        self.fields = fields
+
+
+class CepNotFound(LookupError):
+    """No record has this CEP."""
+
+
+class CepAlreadyExists(ValueError):
+    """A create named a CEP that is already there."""
+
+
+def find_page(page, per_page, filters):
+    """One page of records sorted by CEP, with the total that match `filters` (LIST_FILTERS)."""
+    query = Cep.select().order_by(Cep.cep)
+    if "uf" in filters:
+        uf = filters["uf"].upper()
+        if uf not in UF_RANGES:
+            raise InvalidInput("Some query parameters are invalid.", {"uf": "must be one of the 27 UFs"})
+        query = query.where(Cep.uf == uf)
+    if "localidade" in filters:
+        query = query.where(Cep.localidade == filters["localidade"])
+    if "q" in filters:
+        query = query.where(Cep.logradouro.contains(filters["q"]) | Cep.bairro.contains(filters["q"]))
+    items = [record.to_dict() for record in query.paginate(page, per_page)]
+    return {"items": items, "page": page, "per_page": per_page, "total": query.count()}
+
+
+def create(data, memo):
+    """Add the record `data` describes; return (its 8 digits, body, etag)."""
+    digits = normalize_cep(data.get("cep"))
+    fields, errors = clean_record(data, partial=False)
+    if digits is None:
+        errors["cep"] = "is required, written as NNNNNNNN or NNNNN-NNN"
+    reject_if_invalid(errors, digits, fields.get("uf"))
+    try:
+        with db.atomic("IMMEDIATE"):
+            record = Cep.create(cep=digits, **fields)
+    except IntegrityError:  # the CEP is the primary key: it was already taken, so the insert failed
+        raise CepAlreadyExists(f"CEP {format_cep(digits)} already exists; use PUT or PATCH to change it.")
+    memo.forget(digits)
+    body, etag = answer_for(record)
+    return digits, body, etag
+
+
+def answer(digits, memo):
+    """The (body, etag) of a record; a memo hit costs no query and no encoding."""
+    found = memo.get(digits)
+    if found is None:
+        writes_seen = memo.writes_so_far()  # taken before reading: see AnswerMemo.remember
+        found = answer_for(get_record(digits))
+        memo.remember(digits, found, writes_seen)
+    return found
+
+
+def replace(digits, data, memo):
+    """Replace every field of a record (PUT); return its new (body, etag)."""
+    fields, errors = clean_record(data, partial=False)
+    check_body_cep(data, digits, errors)
+    reject_if_invalid(errors, digits, fields.get("uf"))
+    with db.atomic("IMMEDIATE"):
+        record = get_record(digits)
+        save(record, fields)
+    memo.forget(digits)
+    return answer_for(record)
+
+
+def update(digits, data, memo):
+    """Change the fields `data` names (PATCH); return the record's new (body, etag)."""
+    fields, errors = clean_record(data, partial=True)
+    check_body_cep(data, digits, errors)
+    with db.atomic("IMMEDIATE"):
+        record = get_record(digits)
+        # The range check needs the final UF: the new one, or the one already stored.
+        reject_if_invalid(errors, digits, fields.get("uf", record.uf))
+        save(record, fields)
+    memo.forget(digits)
+    return answer_for(record)
+
+
+def delete(digits, memo):
+    """Delete a record."""
+    with db.atomic("IMMEDIATE"):
+        get_record(digits).delete_instance()
+    memo.forget(digits)
+
+
+def get_record(digits):
+    """The record of a CEP, or CepNotFound."""
+    record = Cep.get_or_none(Cep.cep == digits)
+    if record is None:
+        raise CepNotFound(f"CEP {format_cep(digits)} is not in the database.")
+    return record
+
+
+def save(record, fields):
+    """Write the clean `fields` into `record` (inside the caller's transaction)."""
+    for name, value in fields.items():
+        setattr(record, name, value)
+    record.save()
+
+
+def check_body_cep(data, digits, errors):
+    """In PUT and PATCH the body may repeat the CEP, but cannot change it."""
+    if "cep" in data and normalize_cep(data["cep"]) != digits:
+        errors["cep"] = f"cannot change; this record is {format_cep(digits)}"
+
+
+def reject_if_invalid(errors, digits, uf):
+    """Raise InvalidInput with every field at fault; the UF range is checked once the rest is valid."""
+    check_uf_range(errors, digits, uf)
+    if errors:
+        raise InvalidInput("The record is not valid.", errors)
