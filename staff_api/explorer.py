@@ -1,50 +1,33 @@
-"""GET /docs: Swagger UI over GET /openapi.json, served from this machine (no CDN, no build step).
+"""GET /openapi.json and GET /docs: the OpenAPI document and Swagger UI, served from here (no CDN).
 
-Swagger UI's files come from the swagger-ui-py package (README: Dependencies); only the ones
-the page loads are served. The page finds them, and the document, by addresses relative to its
-own, so it works just as well when the service is mounted under a prefix (/cep/docs).
-
+Swagger UI's files come from the swagger-ui-py package; the page (docs.html) loads them, and the
+document, by addresses relative to its own, so it also works under a prefix (/staff/docs).
 The CEP API owns a copy of this small module: the two services share no code.
 """
-import html
 from importlib.resources import files
 
 from bottle import response, static_file
 
 from .jsonhttp import ApiError
 
+# Both files are data beside this module, read once at start and sent as they are.
+DOCUMENT = (files(__package__) / "openapi.json").read_bytes()
+PAGE = (files(__package__) / "docs.html").read_bytes()  # Swagger UI's page, pointed at the document
 STATIC_ROOT = str(files("swagger_ui") / "static")
-# Everything the page below loads, and nothing else of the package.
+# Everything docs.html loads, and nothing else of the package.
 STATIC_FILES = ("swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png")
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>{title}</title>
-  <link rel="stylesheet" href="docs/static/swagger-ui.css">
-  <link rel="icon" type="image/png" href="docs/static/favicon-32x32.png">
-</head>
-<body>
-  <div id="swagger-ui"></div>
-  <script src="docs/static/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({{
-      url: "openapi.json",  // relative to this page, like the files above
-      dom_id: "#swagger-ui",
-      presets: [SwaggerUIBundle.presets.apis],
-      validatorUrl: null  // never ask the online validator: the page works offline
-    }});
-  </script>
-</body>
-</html>
-"""
+
+def document():
+    """The OpenAPI document, as JSON."""
+    response.content_type = "application/json"
+    return DOCUMENT
 
 
-def page(title):
-    """The HTML page of the explorer."""
+def page():
+    """The explorer's HTML page."""
     response.content_type = "text/html; charset=utf-8"
-    return PAGE.format(title=html.escape(title))
+    return PAGE
 
 
 def static(name):

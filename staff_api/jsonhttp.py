@@ -6,6 +6,9 @@ import json
 
 from bottle import HTTPError, request, response
 
+from .cep_client import CepServiceUnavailable
+from .employees import CepUnknown, EmailTaken, EmployeeNotFound
+
 
 class ApiError(HTTPError):
     """An error we raise on purpose; `render_error` turns it into the contract's JSON shape."""
@@ -45,10 +48,7 @@ def read_json_object():
 
 
 def read_list_query(filter_names):
-    """Parse ?page=&per_page= and the named filters of a list request, or answer 422.
-
-    Returns (page, per_page, {filter: trimmed text}) with only the filters that were sent.
-    """
+    """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422."""
     errors = {name: "unknown query parameter" for name in request.query
               if name not in ("page", "per_page", *filter_names)}
     # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
@@ -62,13 +62,28 @@ def read_list_query(filter_names):
 
 def read_whole_number(name, default, lowest, highest, errors):
     """A whole-number query parameter within [lowest, highest]; problems go into `errors`."""
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
-        errors[name] = f"must be a whole number from {lowest} to {highest}"
-        return default
-    return int(text)
+    text = request.query.get(name, str(default))
+    if text.isascii() and text.isdigit() and lowest <= int(text) <= highest:
+        return int(text)
+    errors[name] = f"must be a whole number from {lowest} to {highest}"
+    return default
+
+
+# What each domain error answers. employees.py and cep_cache.py raise them and know nothing of HTTP.
+ERROR_STATUS = {EmployeeNotFound: 404, EmailTaken: 409, CepUnknown: 422, CepServiceUnavailable: 503}
+
+
+def answer_domain_errors(callback):
+    """Bottle plugin (a plain decorator): a domain error raised by a handler becomes its ApiError."""
+    def wrapper(*args, **kwargs):
+        try:
+            return callback(*args, **kwargs)
+        except tuple(ERROR_STATUS) as error:
+            # The answer says how the cache resolved the CEP even when the request failed.
+            outcome = getattr(error, "cache_outcome", None)
+            headers = {"X-Cep-Cache": outcome} if outcome else {}
+            raise ApiError(ERROR_STATUS[type(error)], str(error), getattr(error, "fields", None), **headers)
+    return wrapper
 
 
 def render_error(error):
@@ -81,8 +96,7 @@ def render_error(error):
     else:
         message = error.status_line.split(" ", 1)[1]
     body = {"status": error.status_code, "message": message}
-    fields = getattr(error, "fields", None)
-    if fields:
-        body["fields"] = fields
+    if getattr(error, "fields", None):  # only where fields are at fault
+        body["fields"] = error.fields
     response.content_type = "application/json"
     return json_bytes({"error": body})

@@ -1,6 +1,5 @@
-"""The staff API's tables (employees and the CEP cache) in its own SQLite file."""
+"""The staff API's tables (employees and the CEP cache) in its own SQLite file, and its wiring."""
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from peewee import CharField, FloatField, IntegerField, Model, TextField
@@ -12,16 +11,12 @@ from .validation import format_cep
 # A pool hands a connection back instead of closing the file, so taking one per request
 # is cheap (a fresh SQLite connect + close costs about 530 µs of CPU here).
 db = PooledSqliteDatabase(None)
+ADDRESS_FIELDS = ("logradouro", "bairro", "localidade", "uf", "ibge")  # copied from the CEP API's record
 
 
-def iso_utc(timestamp):
-    """A Unix time as the API writes times: ISO 8601, UTC, whole seconds, 'Z'."""
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def utc_now():
-    """Now, written as the API writes times."""
-    return iso_utc(time.time())
+def iso_utc(timestamp=None):
+    """A Unix time (default: now) as the API writes times: ISO 8601, UTC, whole seconds, 'Z'."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 class BaseModel(Model):
@@ -49,29 +44,15 @@ class Employee(BaseModel):
     updated_at = CharField()
 
     def to_dict(self):
-        """The employee as the API answers it."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "email": self.email,
-            "role": self.role,
-            "cep": format_cep(self.cep),
-            "number": self.number,
-            "complement": self.complement,
-            "address": {
-                "logradouro": self.logradouro,
-                "bairro": self.bairro,
-                "localidade": self.localidade,
-                "uf": self.uf,
-                "ibge": self.ibge,
-            },
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-        }
+        """The employee as the API answers it, fields always in the same order."""
+        return {"id": self.id, "name": self.name, "email": self.email, "role": self.role,
+                "cep": format_cep(self.cep), "number": self.number, "complement": self.complement,
+                "address": {name: getattr(self, name) for name in ADDRESS_FIELDS},
+                "created_at": self.created_at, "updated_at": self.updated_at}
 
 
 class CepCacheEntry(BaseModel):
-    """One remembered answer of the CEP API (see cep_client.py for how it is used)."""
+    """One remembered answer of the CEP API (cep_cache.py says how it is used)."""
 
     cep = CharField(max_length=8, primary_key=True)
     status = IntegerField()  # what the CEP API answered: 200 (found) or 404 (not found)
@@ -79,17 +60,12 @@ class CepCacheEntry(BaseModel):
     etag = CharField(default="")  # sent back as If-None-Match to revalidate
     fetched_at = FloatField()  # Unix time: compared with time.time(), shown as ISO text
     expires_at = FloatField()  # fresh until then; afterwards revalidated before use
-    hits = IntegerField(default=0)  # answers served from this entry (written at most 1 s late)
+    hits = IntegerField(default=0)  # answers served from this entry (written about once a second)
 
-    def to_dict(self):
-        """The entry as GET /cep-cache lists it."""
-        return {
-            "cep": format_cep(self.cep),
-            "status": self.status,
-            "fetched_at": iso_utc(self.fetched_at),
-            "expires_at": iso_utc(self.expires_at),
-            "hits": self.hits,
-        }
+    def to_dict(self, unwritten_hits=0):
+        """The entry as GET /cep-cache lists it, with the hits not yet written to the table."""
+        return {"cep": format_cep(self.cep), "status": self.status, "fetched_at": iso_utc(self.fetched_at),
+                "expires_at": iso_utc(self.expires_at), "hits": self.hits + unwritten_hits}
 
 
 def init_db(path):
@@ -110,3 +86,13 @@ def init_db(path):
     )
     with db.connection_context():
         db.create_tables([Employee, CepCacheEntry])
+
+
+def open_connection():
+    """Before each request: take a connection from the pool."""
+    db.connect(reuse_if_open=True)
+
+
+def close_connection():
+    """After each request: hand the connection back (with the pool, close() does not close the file)."""
+    db.close()

@@ -27,11 +27,9 @@ def format_cep(digits):
 
 
 def clean_employee(data, partial=False):
-    """Check a request body; return (clean fields, errors by field).
+    """Check a request body; return (clean fields, errors by field). `cep` comes back as 8 digits.
 
-    With `partial` (PATCH) missing fields are left as they are; otherwise the required ones
-    must be there and the optional ones default to "". `cep` comes back as 8 digits.
-    """
+    With `partial` (PATCH) missing fields stay as they are; otherwise required ones must be there."""
     errors = {}
     for name in data:
         if name in READ_ONLY_FIELDS:

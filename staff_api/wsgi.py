@@ -1,8 +1,6 @@
-"""The staff API as a WSGI `application`, for servers that import one instead of `python -m staff_api`.
+"""The staff API as a WSGI `application` (PythonAnywhere, gunicorn, `waitress-serve staff_api.wsgi:application`).
 
-Used by a PythonAnywhere WSGI file, gunicorn, uWSGI, or `waitress-serve staff_api.wsgi:application`
-run from the repository root. The settings (STAFF_API_DB, CEP_API_URL, ...) are read from the
-environment once, when this module is imported: set them before the server starts.
+The settings (STAFF_API_DB, CEP_API_URL, ...) are read from the environment once, at import.
 """
 from staff_api.app import create_app
 

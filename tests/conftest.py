@@ -179,17 +179,26 @@ def staff_db_path(tmp_path):
 
 @pytest.fixture
 def make_staff_app(staff_db_path):
-    """make_staff_app(cep_api_url, **settings) -> a staff app over this test's staff database."""
+    """make_staff_app(cep_api_url, **settings) -> a staff app over this test's staff database.
+
+    Each app's CEP cache is closed when the test ends, so that its background hit writer has
+    written its last hits into this test's database, and not into the next test's.
+    """
     from staff_api.app import create_app
+
+    apps = []
 
     def make(cep_api_url, **settings):
         config = {"staff_api.db_path": str(staff_db_path), "staff_api.cep_api_url": cep_api_url,
                   "staff_api.cep_timeout": 2.0, "staff_api.cep_cache_ttl": 86400.0,
                   "staff_api.cep_negative_ttl": 300.0}
         config.update({f"staff_api.{name}": value for name, value in settings.items()})
-        return create_app(config)
+        apps.append(create_app(config))
+        return apps[-1]
 
-    return make
+    yield make
+    for app in apps:
+        app.config["staff_api.cep_cache"].close()
 
 
 def count_rows(db_path, table):

@@ -1,6 +1,7 @@
 """The staff API's routes and errors (WebTest), against the real CEP API served on loopback."""
 import json
 import sqlite3
+import time
 
 import pytest
 from webtest import TestApp
@@ -173,38 +174,51 @@ def test_cep_api_down_without_cache_is_503_and_writes_nothing(staff, cep_server,
     assert staff.get("/employees/1").json["cep"] == "01001-000"
 
 
-def test_hits_are_counted_in_memory_and_reach_the_table_after_the_interval(staff, staff_db_path, monkeypatch):
-    from staff_api import cep_client
+def hits_in_table(staff_db_path, cep="01001000"):
+    """The `hits` column of one cache row, read over a separate connection."""
+    conn = sqlite3.connect(staff_db_path)
+    try:
+        return conn.execute("SELECT hits FROM cep_cache_entry WHERE cep = ?", (cep,)).fetchone()[0]
+    finally:
+        conn.close()
 
-    def hits_in_table():
-        conn = sqlite3.connect(staff_db_path)
-        try:
-            return conn.execute("SELECT hits FROM cep_cache_entry WHERE cep = '01001000'").fetchone()[0]
-        finally:
-            conn.close()
 
-    monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 3600)
+def test_no_request_writes_hits_the_listing_counts_them_and_closing_writes_them(
+        cep_server, make_staff_app, staff_db_path, monkeypatch):
+    from staff_api import cep_cache
+
+    monkeypatch.setattr(cep_cache, "HITS_WRITE_INTERVAL", 3600)  # the writer waits an hour
+    app = make_staff_app(cep_server.url)
+    staff = TestApp(app)
     staff.get("/addresses/01001000")  # a miss
-    staff.get("/addresses/01001000")  # a hit, counted in memory only
-    assert hits_in_table() == 0
-    monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 0)
-    staff.get("/addresses/01001000")  # the interval is over: both hits are written
-    assert hits_in_table() == 2
-    monkeypatch.setattr(cep_client, "HITS_WRITE_INTERVAL", 3600)
+    staff.get("/addresses/01001000")  # two hits, counted in memory only
     staff.get("/addresses/01001000")
-    assert staff.get("/cep-cache").json["items"][0]["hits"] == 3  # the listing writes first
+    listed = staff.get("/cep-cache").json
+    assert listed["items"][0]["hits"] == 2 and listed["hits"] == 2 and listed["misses"] == 1
+    assert hits_in_table(staff_db_path) == 0  # neither the hits nor the listing wrote
+    app.config["staff_api.cep_cache"].close()  # as when the service stops
+    assert hits_in_table(staff_db_path) == 2
+
+
+def test_the_background_writer_adds_hits_to_the_table_with_no_request(staff, staff_db_path):
+    staff.get("/addresses/01001000")  # a miss
+    staff.get("/addresses/01001000")  # a hit
+    deadline = time.monotonic() + 10  # the writer runs once a second; generous for a busy machine
+    while hits_in_table(staff_db_path) != 1:
+        assert time.monotonic() < deadline, "the hit never reached the table"
+        time.sleep(0.05)
+    assert staff.get("/cep-cache").json["items"][0]["hits"] == 1  # written once, counted once
 
 
 def test_memory_keeps_at_most_the_newest_entries_and_the_table_the_rest(cep_server, make_staff_app, monkeypatch):
-    from staff_api import cep_client
+    from staff_api import cep_cache
     from staff_api.models import db
 
-    make_staff_app(cep_server.url)  # points the models at this test's database
-    monkeypatch.setattr(cep_client, "MAX_ENTRIES_IN_MEMORY", 2)
-    client = cep_client.CepClient(cep_server.url, timeout=2.0, ttl=3600.0, negative_ttl=60.0)
+    cache = make_staff_app(cep_server.url).config["staff_api.cep_cache"]
+    monkeypatch.setattr(cep_cache, "MAX_ENTRIES_IN_MEMORY", 2)
     ceps = ["01001000", "01310100", "70150900"]
     with db.connection_context():
-        assert [client.resolve(cep).cache for cep in ceps] == ["miss"] * 3
-        assert [client.resolve(cep).cache for cep in ceps] == ["hit"] * 3
-    assert list(client._fresh) == ceps[1:]  # the oldest one was dropped from memory...
+        assert [cache.lookup(cep)[1] for cep in ceps] == ["miss"] * 3
+        assert [cache.lookup(cep)[1] for cep in ceps] == ["hit"] * 3
+    assert list(cache._fresh) == ceps[1:]  # the oldest one was dropped from memory...
     assert len(cep_server.log.lookups()) == 3  # ...but still answered from the table

@@ -1,0 +1,146 @@
+"""The CEP cache: a persisted table in front of the CEP API, and everything done with it.
+
+How an answer is found, in order:
+1. a fresh entry                         -> used as is, no HTTP call at all      ("hit")
+2. a stale entry                         -> GET with If-None-Match: its ETag;
+                                            304 renews it                       ("revalidated")
+3. no entry                              -> GET; a 200 or a 404 is stored         ("miss")
+4. the CEP API is down, slow or failing  -> a stale entry is still used          ("stale")
+                                            and without one: CepServiceUnavailable (HTTP 503)
+
+The entries live in a table of this service's own database (models.CepCacheEntry), so they
+survive a restart and GET /cep-cache can list them. Only this module changes that table.
+Fresh entries are also kept in memory, and hits are counted there and written by a background
+thread once a second: a hit then touches neither the network nor the disk. (Each SQLite call
+lets go of Python's GIL, and with busy waitress threads getting it back costs more than the
+query: bench/bench_staff.py measured a hit at 41% of a hello-world reading the table, 70-77%
+from memory.) README "How the cache works" says why this is not the requests-cache library.
+"""
+import json
+import threading
+import time
+from collections import Counter, OrderedDict
+
+from .cep_client import CepServiceUnavailable
+from .models import CepCacheEntry, db
+from .validation import format_cep
+
+HITS_WRITE_INTERVAL = 1.0  # seconds between two writes of the counted hits
+MAX_ENTRIES_IN_MEMORY = 100_000  # the table itself keeps every entry
+
+
+class CepCache:
+    """Resolves CEPs through the cache table, calling the CEP API only when it must."""
+
+    def __init__(self, client, ttl, negative_ttl):
+        self.client = client  # a cep_client.CepApiClient
+        self.ttl, self.negative_ttl = ttl, negative_ttl  # seconds an answer, or a "no such CEP", is fresh
+        self.hits = 0  # answers given from the cache (hit, revalidated, stale) since start
+        self.misses = 0  # answers that needed a full fetch since start
+        # CEP -> entry read from the table while fresh, oldest first. One that has expired
+        # here is read from the table again (it may have been renewed meanwhile).
+        self._fresh = OrderedDict()
+        # Held while an entry goes from the table into memory, and while entries are evicted,
+        # so that memory never keeps an entry an eviction has just deleted.
+        self._table_lock = threading.Lock()
+        self._unwritten_hits = Counter()  # CEP -> hits not yet added to the table
+        self._count_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._hit_writer = threading.Thread(target=self._write_hits_until_closed, daemon=True)
+        self._hit_writer.start()
+
+    def lookup(self, cep):
+        """(record, outcome) for 8 CEP digits, or CepServiceUnavailable."""
+        # The record is the CEP API's, or None for a CEP that does not exist; the outcome, how it
+        # was found: "hit", "miss", "revalidated" or "stale" (the X-Cep-Cache header).
+        entry = self._find(cep)
+        if entry is not None and entry.expires_at > time.time():
+            return self._answer_from(entry, "hit")
+        # Only a found record has an ETag worth sending back.
+        etag = entry.etag if entry is not None and entry.status == 200 else ""
+        try:
+            status, record, new_etag = self.client.fetch(cep, etag)
+        except CepServiceUnavailable as error:
+            if entry is not None:  # stale-if-error: an old answer beats no answer
+                return self._answer_from(entry, "stale")
+            raise CepServiceUnavailable(f"{error} and CEP {format_cep(cep)} is not cached; "
+                                        "nothing was saved, try again later.")
+        if status == 304:  # our copy is still right: fresh again for a whole TTL
+            self._store(cep, entry.status, entry.body, entry.etag)
+            return self._answer_from(entry, "revalidated")
+        self._store(cep, status, json.dumps(record, ensure_ascii=False) if record else "", new_etag)
+        with self._count_lock:
+            self.misses += 1
+        return record, "miss"
+
+    def page(self, page, per_page):
+        """One page of the entries, sorted by CEP, with the hit and miss totals (GET /cep-cache)."""
+        query = CepCacheEntry.select().order_by(CepCacheEntry.cep)
+        entries, total = list(query.paginate(page, per_page)), query.count()
+        with self._count_lock:  # the hits of the last second are not in the table yet
+            items = [entry.to_dict(self._unwritten_hits[entry.cep]) for entry in entries]
+            return {"items": items, "page": page, "per_page": per_page, "total": total,
+                    "hits": self.hits, "misses": self.misses}
+
+    def evict(self, cep=None):
+        """Forget the entry for `cep`, or every entry when `cep` is None."""
+        with self._table_lock, db.atomic("IMMEDIATE"):
+            query = CepCacheEntry.delete()
+            if cep is not None:
+                query = query.where(CepCacheEntry.cep == cep)
+            query.execute()
+            if cep is None:
+                self._fresh.clear()
+            else:
+                self._fresh.pop(cep, None)
+
+    def close(self):
+        """Stop the hit writer, after it has written the last hits."""
+        self._closing.set()
+        self._hit_writer.join()
+
+    def _write_hits_until_closed(self):
+        """The hit writer thread: add the counted hits to the table every HITS_WRITE_INTERVAL."""
+        closing = False
+        while not closing:
+            closing = self._closing.wait(HITS_WRITE_INTERVAL)  # and once more when closed
+            with self._count_lock:
+                unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
+            if unwritten:
+                with db.connection_context(), db.atomic("IMMEDIATE"):  # one short transaction
+                    for cep, count in unwritten.items():
+                        (CepCacheEntry
+                         .update(hits=CepCacheEntry.hits + count)
+                         .where(CepCacheEntry.cep == cep)
+                         .execute())
+
+    def _find(self, cep):
+        """The entry for `cep`: from memory while it is fresh there, else from the table."""
+        entry = self._fresh.get(cep)
+        if entry is not None and entry.expires_at > time.time():
+            return entry
+        with self._table_lock:
+            entry = CepCacheEntry.get_or_none(CepCacheEntry.cep == cep)
+            if entry is not None and entry.expires_at > time.time():
+                self._fresh[cep] = entry
+                if len(self._fresh) > MAX_ENTRIES_IN_MEMORY:
+                    self._fresh.popitem(last=False)  # the oldest goes: memory stays bounded
+        return entry
+
+    def _answer_from(self, entry, outcome):
+        """Count a use of `entry` and answer with it."""
+        with self._count_lock:
+            self.hits += 1
+            self._unwritten_hits[entry.cep] += 1
+        return json.loads(entry.body) if entry.status == 200 else None, outcome
+
+    def _store(self, cep, status, body, etag):
+        """Insert or replace the entry for `cep` (its hits stay); two threads storing it at once both succeed."""
+        now = time.time()
+        ttl = self.ttl if status == 200 else self.negative_ttl
+        fields = {"status": status, "body": body, "etag": etag, "fetched_at": now, "expires_at": now + ttl}
+        with db.atomic("IMMEDIATE"):
+            (CepCacheEntry
+             .insert(cep=cep, **fields)
+             .on_conflict(conflict_target=[CepCacheEntry.cep], update=fields)
+             .execute())

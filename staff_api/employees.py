@@ -1,0 +1,100 @@
+"""What can be done with employees: one plain function per use case, taking fields checked by
+validation.py and raising the errors below (jsonhttp.py gives each its HTTP status); no HTTP here."""
+from peewee import IntegrityError
+
+from .models import ADDRESS_FIELDS, Employee, db, iso_utc
+from .validation import format_cep
+
+LARGEST_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot exist
+
+
+class StaffError(Exception):
+    """An error a client can fix; `cache_outcome` tells how the CEP was resolved, if it was."""
+
+    def __init__(self, message, fields=None, cache_outcome=None):
+        super().__init__(message)
+        self.fields, self.cache_outcome = fields, cache_outcome
+
+
+class EmployeeNotFound(StaffError):
+    """No employee has this id."""
+
+
+class EmailTaken(StaffError):
+    """Another employee has this e-mail address, in some case."""
+
+
+class CepUnknown(StaffError):
+    """The CEP API says this CEP does not exist."""
+
+
+def find_page(page, per_page, filters):
+    """One page of employees, sorted by id, filtered by `uf` and `q` (part of a name or e-mail)."""
+    query = Employee.select().order_by(Employee.id)
+    if "uf" in filters:
+        query = query.where(Employee.uf == filters["uf"].upper())
+    if "q" in filters:
+        query = query.where(Employee.name.contains(filters["q"]) | Employee.email.contains(filters["q"]))
+    return {"items": [employee.to_dict() for employee in query.paginate(page, per_page)],
+            "page": page, "per_page": per_page, "total": query.count()}
+
+
+def find(employee_id):
+    """The employee with this id (text from the path), or EmployeeNotFound."""
+    if employee_id.isascii() and employee_id.isdigit() and 0 < int(employee_id) <= LARGEST_ID:
+        employee = Employee.get_or_none(Employee.id == int(employee_id))
+        if employee is not None:
+            return employee
+    raise EmployeeNotFound(f"There is no employee {employee_id}.")
+
+
+def create(fields, cep_cache):
+    """Create an employee with the address of their CEP; returns (employee, cache outcome)."""
+    address, outcome = look_up_address(fields["cep"], cep_cache)
+    now = iso_utc()
+    try:
+        with db.atomic("IMMEDIATE"):
+            employee = Employee.create(**fields, **address, email_key=fields["email"].casefold(),
+                                       created_at=now, updated_at=now)
+    except IntegrityError:  # the unique e-mail key refused the row
+        raise email_taken(fields["email"], outcome)
+    return employee, outcome
+
+
+def change(employee_id, fields, cep_cache):
+    """Change the fields given; returns (employee, cache outcome, or None when the CEP did not change)."""
+    employee = find(employee_id)
+    outcome = None
+    if "cep" in fields and fields["cep"] != employee.cep:
+        address, outcome = look_up_address(fields["cep"], cep_cache)
+        fields.update(address)
+    if "email" in fields:
+        fields["email_key"] = fields["email"].casefold()
+    fields["updated_at"] = iso_utc()
+    try:
+        with db.atomic("IMMEDIATE"):
+            changed = Employee.update(**fields).where(Employee.id == employee.id).execute()
+    except IntegrityError:
+        raise email_taken(fields["email"], outcome)
+    if not changed:  # deleted by another request while we were looking up the CEP
+        raise EmployeeNotFound(f"There is no employee {employee.id}.")
+    return find(employee_id), outcome
+
+
+def delete(employee_id):
+    """Delete the employee with this id, or EmployeeNotFound."""
+    with db.atomic("IMMEDIATE"):
+        Employee.delete().where(Employee.id == find(employee_id).id).execute()
+
+
+def look_up_address(cep, cep_cache):
+    """The address columns for `cep` and how the cache found them; CepUnknown if it does not exist."""
+    record, outcome = cep_cache.lookup(cep)
+    if record is None:
+        raise CepUnknown(f"CEP {format_cep(cep)} does not exist.", {"cep": "no such CEP"}, outcome)
+    return {name: record[name] for name in ADDRESS_FIELDS}, outcome
+
+
+def email_taken(email, cache_outcome):
+    """The error for an e-mail address another employee already has (in any case)."""
+    return EmailTaken(f"Another employee already has the e-mail {email}.", {"email": "already taken"}, cache_outcome)
