@@ -1,6 +1,13 @@
-"""The OpenAPI documents and the /docs explorer: complete, valid, true to the code, served locally."""
+"""The OpenAPI documents and the /docs explorer: complete, valid, true to the code, served locally.
+
+Each document is data, `openapi.json` in its package, read here as a client reads it. The tests
+below keep it honest: every route documented and nothing more, valid OpenAPI 3.1, examples that
+fit their schemas and are what the API answers, and the rules it states (fields, lengths, patterns,
+UFs) equal to the constants the validation code uses, so that the two cannot drift apart.
+"""
 import json
 import re
+from collections import namedtuple
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -9,25 +16,38 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from webtest import TestApp
 
+import cep_api.validation as cep_rules
+import staff_api.validation as staff_rules
 from cep_api.explorer import STATIC_ROOT
-from cep_api.openapi import OPENAPI as CEP_OPENAPI
-from cep_api.openapi import SENT_FIELDS as CEP_SENT_FIELDS
-from cep_api.validation import clean_record
-from staff_api.openapi import OPENAPI as STAFF_OPENAPI
-from staff_api.openapi import SENT_FIELDS as STAFF_SENT_FIELDS
-from staff_api.validation import clean_employee
+from conftest import REPO_ROOT
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # Swagger UI's own files: part of the /docs page, not of the API, so left out of the documents.
 UNDOCUMENTED_RULES = {"/docs/static/<name>"}
 
 
+def document_file(package):
+    """Where a service's OpenAPI document is: data in its package."""
+    return REPO_ROOT / package / "openapi.json"
+
+
+def load_document(package):
+    """A service's OpenAPI document, as a client reads it: the JSON file."""
+    return json.loads(document_file(package).read_text(encoding="utf-8"))
+
+
+CEP_OPENAPI = load_document("cep_api")
+STAFF_OPENAPI = load_document("staff_api")
+
+Service = namedtuple("Service", "app document package")
+
+
 @pytest.fixture(params=["cep_api", "staff_api"])
 def service(request, cep_app, make_staff_app):
-    """(app, its OpenAPI document) for each service; the staff app is never asked to call the CEP API."""
+    """(app, its OpenAPI document, its package) for each service; the staff app never calls the CEP API."""
     if request.param == "cep_api":
-        return cep_app, CEP_OPENAPI
-    return make_staff_app("http://127.0.0.1:9"), STAFF_OPENAPI
+        return Service(cep_app, CEP_OPENAPI, "cep_api")
+    return Service(make_staff_app("http://127.0.0.1:9"), STAFF_OPENAPI, "staff_api")
 
 
 def routes_of(app):
@@ -42,7 +62,7 @@ def operations_of(document):
 
 
 def test_every_route_is_documented_and_every_documented_route_exists(service):
-    app, document = service
+    app, document, _ = service
     assert routes_of(app) - operations_of(document) == set(), "routes missing from the OpenAPI document"
     assert operations_of(document) - routes_of(app) == set(), "documented operations without a route"
 
@@ -56,7 +76,7 @@ def test_the_route_walk_sees_a_route_added_later(cep_app):
 @pytest.mark.parametrize("document", [CEP_OPENAPI, STAFF_OPENAPI], ids=["cep_api", "staff_api"])
 def test_the_document_is_valid_openapi_3_1(document):
     assert document["openapi"] == "3.1.0"
-    validate(json.loads(json.dumps(document)))  # as a client reads it: JSON, not Python objects
+    validate(document)
 
 
 @pytest.mark.parametrize("document", [CEP_OPENAPI, STAFF_OPENAPI], ids=["cep_api", "staff_api"])
@@ -108,11 +128,13 @@ def test_the_employee_example_is_what_the_staff_api_answers(cep_server, make_sta
     assert {**created, **{name: answer[name] for name in times}} == answer
 
 
-@pytest.mark.parametrize("clean, fields", [(clean_record, CEP_SENT_FIELDS), (clean_employee, STAFF_SENT_FIELDS)],
+@pytest.mark.parametrize("clean, document, create", [(cep_rules.clean_record, CEP_OPENAPI, "/ceps"),
+                                                     (staff_rules.clean_employee, STAFF_OPENAPI, "/employees")],
                          ids=["cep_api", "staff_api"])
-def test_max_length_counts_the_text_as_sent_like_the_document_says(clean, fields):
+def test_max_length_counts_the_text_as_sent_like_the_document_says(clean, document, create):
     """Found by Schemathesis: 21 characters with a leading space passed a 20-character limit."""
-    limited = {name: schema["maxLength"] for name, schema in fields.items() if "maxLength" in schema}
+    fields = {name: flatten(document, schema) for name, schema in sent_fields(document, create, "post").items()}
+    limited = {name: rules["maxLength"] for name, rules in fields.items() if "maxLength" in rules}
     assert limited
     for name, max_length in limited.items():
         _, errors = clean({name: "x" * max_length}, partial=True)
@@ -121,18 +143,17 @@ def test_max_length_counts_the_text_as_sent_like_the_document_says(clean, fields
         assert errors[name] == f"must be at most {max_length} characters"
 
 
-def test_openapi_json_serves_the_document_byte_for_byte_the_same(service):
-    app, document = service
-    first = TestApp(app).get("/openapi.json")
-    assert first.content_type == "application/json"
-    assert first.json == document
-    assert TestApp(app).get("/openapi.json").body == first.body
+def test_openapi_json_serves_the_file_as_it_is(service):
+    app, _, package = service
+    answer = TestApp(app).get("/openapi.json")
+    assert answer.content_type == "application/json"
+    assert answer.body == document_file(package).read_bytes()
 
 
 # --- /docs --------------------------------------------------------------------------------
 
 def test_docs_page_loads_swagger_ui_from_this_server_by_relative_addresses(service):
-    app, document = service
+    app, document, _ = service
     client = TestApp(app)
     page = client.get("/docs")
     assert page.content_type == "text/html"
@@ -155,7 +176,7 @@ def test_docs_page_loads_swagger_ui_from_this_server_by_relative_addresses(servi
     "/docs/static/%2Fetc%2Fpasswd",
 ])
 def test_docs_static_serves_nothing_but_swagger_ui(service, path):
-    app, _ = service
+    app = service.app
     resp = TestApp(app).get(path, expect_errors=True)
     assert resp.status_int == 404
     assert resp.content_type == "application/json" and resp.json["error"]["status"] == 404
@@ -201,21 +222,52 @@ def each_operation(document):
                 yield method, path, operation
 
 
+def lookup(document, pointer):
+    """The part of the document a local $ref ("#/components/schemas/Text") points at."""
+    target = document
+    for key in pointer.removeprefix("#/").split("/"):
+        target = target[key]
+    return target
+
+
 def resolve(document, node):
-    """Follow a local $ref ("#/components/...") to what it points at."""
+    """Follow a local $ref, and the $ref found there, to what it finally points at."""
     while "$ref" in node:
-        target = document
-        for key in node["$ref"].removeprefix("#/").split("/"):
-            target = target[key]
-        node = target
+        node = lookup(document, node["$ref"])
     return node
 
 
+def flatten(document, schema):
+    """A schema with its $ref merged in: in OpenAPI 3.1 a $ref and the keywords beside it all apply.
+
+    Where both name the same keyword (a field's own `pattern` beside Text's), the field's own is kept.
+    """
+    if "$ref" not in schema:
+        return schema
+    own = {key: value for key, value in schema.items() if key != "$ref"}
+    return {**flatten(document, lookup(document, schema["$ref"])), **own}
+
+
+def request_schema(document, path, method):
+    """The schema of an operation's JSON request body, $ref merged in."""
+    body = document["paths"][path][method]["requestBody"]
+    return flatten(document, body["content"]["application/json"]["schema"])
+
+
+def sent_fields(document, path, method):
+    """{name: schema as written} of the fields an operation's request body may hold."""
+    return request_schema(document, path, method)["properties"]
+
+
 def examples_in(document):
-    """(where, schema, example) for every example of the document: schemas, parameters, headers, bodies."""
+    """(where, schema, example) for every example of the document: schemas and their fields,
+    parameters, headers, bodies."""
     for name, schema in document["components"]["schemas"].items():
         for example in schema.get("examples", []):
             yield f"schema {name}", {"$ref": f"#/components/schemas/{name}"}, example
+        for field, field_schema in schema.get("properties", {}).items():
+            for example in field_schema.get("examples", []):
+                yield f"schema {name}, field {field}", field_schema, example
     for kind in ("parameters", "headers"):
         for name, part in document["components"][kind].items():
             for example in named_examples(part):
@@ -231,3 +283,147 @@ def named_examples(part):
     """The values of `examples` ({name: {"value": ...}}) and of `example`, where present."""
     values = [example["value"] for example in part.get("examples", {}).values()]
     return values + ([part["example"]] if "example" in part else [])
+
+
+# --- the documents state the rules the validation code applies -----------------------------
+# Each rule is written twice: in validation.py, which the service runs, and in openapi.json,
+# which clients read. Here the two are compared, so that changing one alone fails a test.
+# The code checks a value with fullmatch(), after trimming it where it trims; the document
+# says the same with anchors: exactly(p) for p.fullmatch(text), trimmed(p) for
+# p.fullmatch(text.strip()). The regexes use [0-9], never \d: \d matches any Unicode digit.
+
+TEXT = "#/components/schemas/Text"
+# The staff API's NOT_STORABLE control characters written as regex escapes; staff_api's Text
+# pattern is built from them, and test_the_text_pattern_refuses_what_the_code_cannot_store
+# proves that pattern refuses what NOT_STORABLE refuses.
+CONTROL = r"\x00-\x1f\x7f"
+
+
+def exactly(pattern):
+    """The document's form of `pattern.fullmatch(text)`: the regex anchored at both ends."""
+    return f"^{pattern}$"
+
+
+def trimmed(pattern):
+    """The document's form of `pattern.fullmatch(text.strip())`: spaces allowed around the text."""
+    return rf"^\s*{pattern}\s*$"
+
+
+def any_case(words):
+    """A regex for one of `words` in any case: ["DF", "SP"] -> "([Dd][Ff]|[Ss][Pp])"."""
+    return "(" + "|".join("".join(f"[{letter}{letter.lower()}]" for letter in word) for word in words) + ")"
+
+
+UFS = sorted(cep_rules.UF_RANGES)
+
+
+def cep_rules_stated():
+    """(rule, what the CEP API's document says, what cep_api.validation does) for each rule."""
+    document = CEP_OPENAPI
+    fields = sent_fields(document, "/ceps", "post")
+    bodies = [("/ceps", "post"), ("/ceps/{cep}", "put"), ("/ceps/{cep}", "patch")]
+    return [
+        ("fields each body may hold", [set(sent_fields(document, *body)) for body in bodies],
+         [{"cep", *cep_rules.TEXT_FIELDS}] * len(bodies)),
+        ("fields POST requires", request_schema(document, "/ceps", "post")["required"],
+         ["cep", *cep_rules.REQUIRED_FIELDS]),
+        ("fields PUT requires", request_schema(document, "/ceps/{cep}", "put")["required"],
+         list(cep_rules.REQUIRED_FIELDS)),
+        ("fields PATCH requires", request_schema(document, "/ceps/{cep}", "patch").get("required", []), []),
+        ("maxLength of each text field",
+         {name: flatten(document, fields[name]).get("maxLength") for name in cep_rules.TEXT_FIELDS},
+         dict.fromkeys(cep_rules.TEXT_FIELDS, cep_rules.MAX_TEXT_LENGTH)),
+        # uf and ibge have patterns of their own (below), which admit no NUL; the rest are Text.
+        ("text fields that are not Text",
+         {name for name in cep_rules.TEXT_FIELDS if fields[name].get("$ref") != TEXT}, {"uf", "ibge"}),
+        ("cep in a body", fields["cep"]["pattern"], exactly(cep_rules.CEP_PATTERN.pattern)),
+        ("cep in a path", document["components"]["parameters"]["cep"]["schema"]["pattern"],
+         exactly(cep_rules.CEP_PATTERN.pattern)),
+        ("ibge, or empty", fields["ibge"]["pattern"], trimmed(f"({cep_rules.IBGE_PATTERN.pattern})?")),
+    ]
+
+
+def staff_rules_stated():
+    """(rule, what the staff API's document says, what staff_api.validation does) for each rule."""
+    document = STAFF_OPENAPI
+    fields = sent_fields(document, "/employees", "post")
+    bodies = [("/employees", "post"), ("/employees/{employee_id}", "put"), ("/employees/{employee_id}", "patch")]
+    employee = document["components"]["schemas"]["Employee"]["properties"]
+    return [
+        ("fields each body may hold", [set(sent_fields(document, *body)) for body in bodies],
+         [set(staff_rules.MAX_LENGTHS)] * len(bodies)),
+        ("fields an employee has", set(employee), {*staff_rules.MAX_LENGTHS, *staff_rules.READ_ONLY_FIELDS}),
+        ("fields POST requires", request_schema(document, "/employees", "post")["required"],
+         list(staff_rules.REQUIRED_FIELDS)),
+        ("fields PUT requires", request_schema(document, "/employees/{employee_id}", "put")["required"],
+         list(staff_rules.REQUIRED_FIELDS)),
+        ("fields PATCH requires",
+         request_schema(document, "/employees/{employee_id}", "patch").get("required", []), []),
+        ("maxLength of each field", {name: flatten(document, schema).get("maxLength")
+                                     for name, schema in fields.items()}, staff_rules.MAX_LENGTHS),
+        # email and cep have patterns of their own (below), which admit no control character; the rest are Text.
+        ("fields that are not Text", {name for name, schema in fields.items() if schema.get("$ref") != TEXT},
+         {"email", "cep"}),
+        # The code refuses control characters in an e-mail (NOT_STORABLE) as well as spaces (EMAIL_PATTERN):
+        # one pattern says both, so that Schemathesis draws from one regex instead of filtering by two.
+        ("email in a body", fields["email"]["pattern"],
+         trimmed(staff_rules.EMAIL_PATTERN.pattern.replace(r"\s", r"\s" + CONTROL))),
+        ("cep in a body", fields["cep"]["pattern"], trimmed(staff_rules.CEP_PATTERN.pattern)),
+        ("cep in a path", document["components"]["parameters"]["cep"]["schema"]["pattern"],
+         exactly(staff_rules.CEP_PATTERN.pattern)),
+        ("Text: no control character inside", document["components"]["schemas"]["Text"]["pattern"],
+         trimmed(f"[^{CONTROL}]*")),
+    ]
+
+
+@pytest.mark.parametrize("in_document, in_code", [
+    *[pytest.param(said, done, id=f"cep_api: {rule}") for rule, said, done in cep_rules_stated()],
+    *[pytest.param(said, done, id=f"staff_api: {rule}") for rule, said, done in staff_rules_stated()],
+])
+def test_the_document_states_the_rule_the_validation_code_applies(in_document, in_code):
+    assert in_document == in_code
+
+
+def uf_schemas(node, where="#"):
+    """(where, schema) of every `uf` in a document: fields named uf and parameters named uf."""
+    if isinstance(node, dict):
+        if node.get("name") == "uf" and "schema" in node:
+            yield f"{where}/schema", node["schema"]
+        for key, value in node.items():
+            if key == "properties" and "uf" in value:
+                yield f"{where}/properties/uf", value["uf"]
+            yield from uf_schemas(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from uf_schemas(item, f"{where}/{index}")
+
+
+def test_every_uf_of_the_cep_document_is_one_of_the_27_the_code_knows():
+    """An answer's `uf` is an enum, in capitals; a sent one a pattern of the same 27 in any case,
+    spaces around it allowed, because the code upper-cases and trims it before it checks."""
+    found = dict(uf_schemas(CEP_OPENAPI))
+    assert set(found) >= {"#/components/schemas/Cep/properties/uf", "#/components/schemas/CepFields/properties/uf",
+                          "#/components/parameters/uf/schema"}
+    for where, uf in found.items():
+        assert "enum" in uf or "pattern" in uf, where
+        assert uf.get("enum", UFS) == UFS, where
+        assert uf.get("pattern", trimmed(any_case(UFS))) == trimmed(any_case(UFS)), where
+
+
+@pytest.mark.parametrize("document, not_storable", [(CEP_OPENAPI, cep_rules.NOT_STORABLE),
+                                                    (STAFF_OPENAPI, staff_rules.NOT_STORABLE)],
+                         ids=["cep_api", "staff_api"])
+def test_the_text_pattern_refuses_what_the_code_cannot_store(document, not_storable):
+    """`Text`'s pattern accepts a character, alone or inside a text, exactly when the code stores it.
+
+    Compared character by character rather than as regex text: the code also refuses a lone
+    surrogate (JSON "\\ud800"), which no JSON Schema pattern can name in a way every engine reads
+    (Rust's regex refuses it), so the document says that in words and the comparison leaves it out.
+    """
+    pattern = re.compile(document["components"]["schemas"]["Text"]["pattern"])
+    for code in range(0x10000):  # the Basic Multilingual Plane: every control and space character
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        for text in (chr(code), f"a{chr(code)}a"):
+            stored = not_storable.search(text.strip()) is None
+            assert (pattern.search(text) is not None) == stored, repr(text)
