@@ -208,6 +208,9 @@ BAD_REQUESTS = [
     ("per-page-101", "GET", "/ceps?per_page=101", None, None, 422, {"per_page"}),
     ("page-not-number", "GET", "/ceps?page=x", None, None, 422, {"page"}),
     ("page-beyond-sqlite", "GET", "/ceps?page=10000000000", None, None, 422, {"page"}),
+    # Python's int() refuses more than 4,300 digits (a ValueError, once a 500).
+    ("page-4301-digits", "GET", "/ceps?page=" + "1" * 4301, None, None, 422, {"page"}),
+    ("per-page-4301-digits", "GET", "/ceps?per_page=" + "1" * 4301, None, None, 422, {"per_page"}),
     ("unknown-filter", "GET", "/ceps?cidade=X", None, None, 422, {"cidade"}),
     ("bad-uf-filter", "GET", "/ceps?uf=XX", None, None, 422, {"uf"}),
 ]

@@ -105,6 +105,9 @@ BAD_REQUESTS = [
     ("id-negative", "PATCH", "/employees/-1", {"role": "x"}, None, 404, None),
     ("id-not-number", "DELETE", "/employees/abc", None, None, 404, None),
     ("id-too-big", "PUT", "/employees/99999999999999999999", ANA, None, 404, None),
+    # Python's int() refuses more than 4,300 digits (a ValueError, once a 500).
+    ("id-4301-digits", "GET", "/employees/" + "1" * 4301, None, None, 404, None),
+    ("page-4301-digits", "GET", "/employees?page=" + "1" * 4301, None, None, 422, {"page"}),
     ("unknown-path", "GET", "/employee", None, None, 404, None),
     ("method", "PUT", "/employees", ANA, None, 405, None),
     ("method-cache", "POST", "/cep-cache", {}, None, 405, None),
