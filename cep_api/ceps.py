@@ -101,7 +101,9 @@ def update(digits, data, memo):
 def delete(digits, memo):
     """Delete a record."""
     with db.atomic("IMMEDIATE"):
-        get_record(digits).delete_instance()
+        deleted = Cep.delete().where(Cep.cep == digits).execute()  # one statement; no read first
+    if not deleted:
+        raise not_found(digits)
     memo.forget(digits)
 
 
@@ -109,8 +111,13 @@ def get_record(digits):
     """The record of a CEP, or CepNotFound."""
     record = Cep.get_or_none(Cep.cep == digits)
     if record is None:
-        raise CepNotFound(f"CEP {format_cep(digits)} is not in the database.")
+        raise not_found(digits)
     return record
+
+
+def not_found(digits):
+    """The error for a CEP that has no record."""
+    return CepNotFound(f"CEP {format_cep(digits)} is not in the database.")
 
 
 def save(record, fields):
