@@ -3,10 +3,12 @@
 `seed --if-empty` loads the sample only into an empty database (what ./run.sh does, so that
 CEPs a user deleted through the API do not come back on the next start).
 """
+import ipaddress
 import logging
 import sys
 
 import waitress
+from bottle import BaseRequest
 
 from .app import config_from_env, create_app
 from .models import Cep, db, init_db
@@ -36,11 +38,33 @@ def main(argv=sys.argv[1:]):
     if argv:
         print("usage: python -m cep_api [seed [--if-empty] [CSV]]", file=sys.stderr)
         return 2
+    host = config["cep_api.host"]
+    if not (config["cep_api.token"] or config["cep_api.allow_open"] or is_loopback(host)):
+        print(f"refusing to listen on {host} without CEP_API_TOKEN: anyone who reaches it "
+              "could change the CEPs. Set CEP_API_TOKEN (README: Security), or CEP_API_ALLOW_OPEN=1 "
+              "if it is really meant to be open.", file=sys.stderr)
+        return 2
     app = create_app(config)
     # INFO, so that waitress says where it listens; Python shows only warnings by default.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    waitress.serve(app, host=config["cep_api.host"], port=config["cep_api.port"], ident="cep_api")
+    waitress.serve(app, host=host, port=config["cep_api.port"], ident="cep_api",
+                   max_request_body_size=MAX_BODY_BYTES)
     return 0
+
+
+# waitress reads a whole body before the app sees it (1 GiB by default). Past Bottle's limit
+# (MEMFILE_MAX, 100 KiB) the app answers a JSON 413; past this one, waitress answers its own
+# plain-text 413 without reading the body. A little room between the two keeps the JSON answer
+# for a body just too big.
+MAX_BODY_BYTES = BaseRequest.MEMFILE_MAX + 28 * 1024
+
+
+def is_loopback(host):
+    """True for an address only this machine reaches: 127.0.0.1, ::1, localhost."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False
 
 
 if __name__ == "__main__":

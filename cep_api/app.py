@@ -9,8 +9,9 @@ from bottle import Bottle, request, response
 
 from . import ceps, explorer
 from .answers import AnswerMemo, etag_for
-from .jsonhttp import (ApiError, answer_domain_errors, json_bytes, read_json_object, read_list_query,
-                       render_error, send_json)
+from .auth import require_token_for_writes
+from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
+                       read_list_query, reject_undecodable_path, render_error, send_json)
 from .models import Cep, close_connection, init_db, open_connection
 from .validation import normalize_cep
 
@@ -29,6 +30,8 @@ def config_from_env(environ=os.environ):
         "cep_api.db_path": environ.get("CEP_API_DB", str(REPO_ROOT / "var" / "cep.sqlite3")),
         "cep_api.host": environ.get("CEP_API_HOST", "127.0.0.1"),
         "cep_api.port": int(environ.get("CEP_API_PORT", "8001")),
+        "cep_api.token": environ.get("CEP_API_TOKEN", ""),  # empty: writes are open (README: Security)
+        "cep_api.allow_open": environ.get("CEP_API_ALLOW_OPEN", "") == "1",
     }
 
 
@@ -39,11 +42,14 @@ def create_app(config=None):
     init_db(app.config["cep_api.db_path"])
     # One memo per app, so two apps in one process (tests) never share answers.
     app.config["cep_api.answers"] = AnswerMemo()
+    app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
     app.add_hook("before_request", open_connection)
     app.add_hook("after_request", close_connection)
+    app.add_hook("after_request", add_security_headers)
     # Bottle would answer errors with an HTML page; ours are JSON, whoever raised them.
     app.default_error_handler = render_error
     app.install(answer_domain_errors)
+    app.install(require_token_for_writes)
 
     app.get("/health", callback=health)
     app.get("/openapi.json", callback=explorer.document)

@@ -7,26 +7,29 @@ write it tells the memo of answers to forget that CEP, so the very next read see
 from peewee import IntegrityError
 
 from .answers import answer_for
-from .models import Cep, db
+from .models import Cep, writing
 from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
 
 LIST_FILTERS = ("uf", "localidade", "q")
 
 
-class InvalidInput(ValueError):
-    """The body or the query is not valid: a sentence, and `fields` saying why, field by field."""
+class CepError(Exception):
+    """An error a client can fix: a sentence, and `fields` saying why, field by field, if fields are at fault."""
 
-    def __init__(self, message, fields):
-        """`message` for the user; `fields`: {field name: why it is at fault}."""
+    def __init__(self, message, fields=None):
         super().__init__(message)
         self.fields = fields
 
 
-class CepNotFound(LookupError):
+class InvalidInput(CepError):
+    """The body or the query is not valid."""
+
+
+class CepNotFound(CepError):
     """No record has this CEP."""
 
 
-class CepAlreadyExists(ValueError):
+class CepAlreadyExists(CepError):
     """A create named a CEP that is already there."""
 
 
@@ -54,7 +57,7 @@ def create(data, memo):
         errors["cep"] = "is required, written as NNNNNNNN or NNNNN-NNN"
     reject_if_invalid(errors, digits, fields.get("uf"))
     try:
-        with db.atomic("IMMEDIATE"):
+        with writing():
             record = Cep.create(cep=digits, **fields)
     except IntegrityError:  # the CEP is the primary key: it was already taken, so the insert failed
         raise CepAlreadyExists(f"CEP {format_cep(digits)} already exists; use PUT or PATCH to change it.")
@@ -78,7 +81,7 @@ def replace(digits, data, memo):
     fields, errors = clean_record(data, partial=False)
     check_body_cep(data, digits, errors)
     reject_if_invalid(errors, digits, fields.get("uf"))
-    with db.atomic("IMMEDIATE"):
+    with writing():
         record = get_record(digits)
         save(record, fields)
     memo.forget(digits)
@@ -89,7 +92,7 @@ def update(digits, data, memo):
     """Change the fields `data` names (PATCH); return the record's new (body, etag)."""
     fields, errors = clean_record(data, partial=True)
     check_body_cep(data, digits, errors)
-    with db.atomic("IMMEDIATE"):
+    with writing():
         record = get_record(digits)
         # The range check needs the final UF: the new one, or the one already stored.
         reject_if_invalid(errors, digits, fields.get("uf", record.uf))
@@ -100,7 +103,7 @@ def update(digits, data, memo):
 
 def delete(digits, memo):
     """Delete a record."""
-    with db.atomic("IMMEDIATE"):
+    with writing():
         deleted = Cep.delete().where(Cep.cep == digits).execute()  # one statement; no read first
     if not deleted:
         raise not_found(digits)
@@ -117,7 +120,9 @@ def get_record(digits):
 
 def not_found(digits):
     """The error for a CEP that has no record."""
-    return CepNotFound(f"CEP {format_cep(digits)} is not in the database.")
+    # fields.cep tells a client (the staff API) that the CEP is unknown, and not the route: a
+    # wrong address such as /wrong-prefix/ceps/01001000 answers a 404 without fields.
+    return CepNotFound(f"CEP {format_cep(digits)} is not in the database.", {"cep": "no such CEP"})
 
 
 def save(record, fields):

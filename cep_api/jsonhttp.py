@@ -3,10 +3,17 @@
 The staff API owns a copy of this small module: the two services share no code.
 """
 import json
+import unicodedata
 
 from bottle import HTTPError, request, response
 
 from .ceps import CepAlreadyExists, CepNotFound, InvalidInput
+
+
+MAX_FILTER_LENGTH = 100  # characters of a text filter such as ?q=
+# Sent with every answer: the browser must not guess another type than the one we send (an
+# upload of HTML answered as text must never run as a page), nor tell other sites our URLs.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 class ApiError(HTTPError):
@@ -46,6 +53,15 @@ def read_json_object():
     return data
 
 
+def reject_undecodable_path():
+    """before_request hook: 400 for a path whose bytes are not UTF-8 (Bottle would drop them)."""
+    # Bottle decodes the path with errors="ignore": /ceps/0100%FF1000 would become /ceps/01001000.
+    try:
+        request.environ["bottle.raw_path"].encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise ApiError(400, "The path is not valid UTF-8.")
+
+
 def read_list_query(filter_names):
     """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422."""
     errors = {name: "unknown query parameter" for name in request.query
@@ -53,9 +69,15 @@ def read_list_query(filter_names):
     # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
     page = read_whole_number("page", 1, 1, 10**9, errors)
     per_page = read_whole_number("per_page", 20, 1, 100, errors)
+    filters = {}
+    for name in filter_names:
+        if name in request.query:
+            text = unicodedata.normalize("NFC", request.query.getunicode(name, "").strip())
+            if len(text) > MAX_FILTER_LENGTH:  # a long LIKE pattern costs the database dearly
+                errors[name] = f"must be at most {MAX_FILTER_LENGTH} characters"
+            filters[name] = text
     if errors:
         raise ApiError(422, "Some query parameters are invalid.", errors)
-    filters = {name: request.query.getunicode(name, "").strip() for name in filter_names if name in request.query}
     return page, per_page, filters
 
 
@@ -99,4 +121,11 @@ def render_error(error):
     if getattr(error, "fields", None):  # only where fields are at fault
         body["fields"] = error.fields
     response.content_type = "application/json"
+    add_security_headers()  # Bottle has replaced the headers with the error's own
     return json_bytes({"error": body})
+
+
+def add_security_headers():
+    """after_request hook (and render_error): the headers every answer carries."""
+    for name, value in SECURITY_HEADERS.items():
+        response.set_header(name, value)

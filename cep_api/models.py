@@ -1,5 +1,8 @@
 """The CEP table and its SQLite database (one file, owned by this service alone), and the
 connection each request takes when it starts and hands back when it ends."""
+import os
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from peewee import CharField, Model
@@ -11,6 +14,7 @@ from .validation import TEXT_FIELDS, format_cep
 # A pool hands a connection back instead of closing the file, so taking one per request
 # is cheap (a fresh SQLite connect + close costs about 530 µs of CPU here).
 db = PooledSqliteDatabase(None)
+WRITE_LOCK = threading.Lock()  # see writing()
 
 
 class BaseModel(Model):
@@ -39,22 +43,42 @@ class Cep(BaseModel):
 
 def init_db(path):
     """Point the model at `path`, with the pragmas every connection gets, and create the table."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    if not db.deferred:
-        db.close_all()  # an earlier app in this process (a test) used another file
-    db.init(
-        str(path),
-        pragmas={
-            "journal_mode": "wal",  # readers never wait for the writer
-            "busy_timeout": 5000,  # a second writer waits up to 5 s instead of failing
-            "synchronous": "normal",  # safe with WAL, and much faster commits
-        },
-        check_same_thread=False,  # waitress threads share the pool's connections
-        max_connections=32,
-        timeout=10,  # wait up to 10 s for a free pooled connection
-    )
+    create_private(Path(path))
+    with WRITE_LOCK:  # close_all() also closes connections in use: never in the middle of a write
+        if not db.deferred:
+            db.close_all()  # an earlier app in this process (a test) used another file
+        db.init(
+            str(path),
+            pragmas={
+                "journal_mode": "wal",  # readers never wait for the writer
+                "busy_timeout": 5000,  # a second writer waits up to 5 s instead of failing
+                "synchronous": "normal",  # safe with WAL, and much faster commits
+            },
+            check_same_thread=False,  # waitress threads share the pool's connections
+            max_connections=32,
+            timeout=10,  # wait up to 10 s for a free pooled connection
+        )
     with db.connection_context():
         db.create_tables([Cep])
+
+
+def create_private(path):
+    """Create the database's directory (0700) and file (0600) if missing: only the service reads them."""
+    # SQLite would create the file with the umask's mode, often 0644: readable by every user.
+    # Its -wal and -shm files copy the mode of the database file.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+@contextmanager
+def writing():
+    """A write transaction, one at a time in this process.
+
+    Writers queue on a lock and start the moment the one before commits. Without it they would
+    meet at SQLite's write lock, whose busy handler sleeps and retries with growing pauses (one
+    writer waiting 50 ms behind a 1 ms commit). Other processes still wait via busy_timeout."""
+    with WRITE_LOCK, db.atomic("IMMEDIATE"):
+        yield
 
 
 def open_connection():

@@ -1,14 +1,17 @@
 """What a valid CEP record is: the CEP format, the 27 UFs and their Correios ranges, the fields."""
 import csv
 import re
+import unicodedata
 from pathlib import Path
 
 # Used with fullmatch(): "$" would also match before a final newline ("01001000\n").
 # [0-9], not \d: \d matches any Unicode digit.
 CEP_PATTERN = re.compile(r"([0-9]{5})-?([0-9]{3})")
 IBGE_PATTERN = re.compile(r"[0-9]{7}")
-# A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
-NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
+# Control characters (C0, DEL, C1: tab, newline, ESC...) have no place in an address, and would
+# let a stored value rewrite a terminal or a log line. A JSON string may also carry a lone UTF-16
+# surrogate ("\ud800"), which SQLite cannot store.
+NOT_STORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 TEXT_FIELDS = ("logradouro", "complemento", "bairro", "localidade", "uf", "ibge")
 REQUIRED_FIELDS = ("localidade", "uf")
@@ -67,9 +70,9 @@ def clean_record(data, partial=False):
         if not isinstance(value, str):
             errors[name] = "must be a string"
             continue
-        value = value.strip()
+        value = plain_text(value)
         if NOT_STORABLE.search(value):
-            errors[name] = "must be valid text (no NUL character or lone surrogate)"
+            errors[name] = "must be plain text (no control character or lone surrogate)"
         elif len(data[name]) > MAX_TEXT_LENGTH:  # counted as sent, as the OpenAPI document's maxLength
             errors[name] = f"must be at most {MAX_TEXT_LENGTH} characters"
         elif name in REQUIRED_FIELDS and not value:
@@ -81,6 +84,12 @@ def clean_record(data, partial=False):
         else:
             clean[name] = value.upper() if name == "uf" else value
     return clean, errors
+
+
+def plain_text(value):
+    """`value` trimmed, in Unicode's composed form (NFC): "São" typed as S, a, a combining tilde, o
+    is stored as the same four characters as "São" typed with one key, so both compare equal."""
+    return unicodedata.normalize("NFC", value.strip())
 
 
 def check_uf_range(errors, cep_digits, uf):

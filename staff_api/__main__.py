@@ -1,8 +1,11 @@
 """`python -m staff_api` serves the staff API with waitress."""
+import ipaddress
 import logging
+import signal
 import sys
 
 import waitress
+from bottle import BaseRequest
 
 from .app import config_from_env, create_app
 
@@ -13,11 +16,42 @@ def main(argv=sys.argv[1:]):
         print("usage: python -m staff_api", file=sys.stderr)
         return 2
     config = config_from_env()
+    host = config["staff_api.host"]
+    if not (config["staff_api.token"] or config["staff_api.allow_open"] or is_loopback(host)):
+        print(f"refusing to listen on {host} without STAFF_API_TOKEN: anyone who reaches it "
+              "could read every employee. Set STAFF_API_TOKEN (README: Security), or STAFF_API_ALLOW_OPEN=1 "
+              "if it is really meant to be open.", file=sys.stderr)
+        return 2
+    app = create_app(config)
     # INFO, so that waitress says where it listens; Python shows only warnings by default.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    waitress.serve(create_app(config), host=config["staff_api.host"], port=config["staff_api.port"],
-                   ident="staff_api")
+    # waitress stops on Ctrl-C, and on SIGTERM (systemd, run.sh) once it is an exception too;
+    # then the cache writes the hit counts of the last second before the process ends.
+    signal.signal(signal.SIGTERM, stop)
+    waitress.serve(app, host=host, port=config["staff_api.port"], ident="staff_api",
+                   max_request_body_size=MAX_BODY_BYTES)
+    app.config["staff_api.cep_cache"].close()
     return 0
+
+
+# waitress reads a whole body before the app sees it (1 GiB by default). Past Bottle's limit
+# (MEMFILE_MAX, 100 KiB) the app answers a JSON 413; past this one, waitress answers its own
+# plain-text 413 without reading the body. A little room between the two keeps the JSON answer
+# for a body just too big.
+MAX_BODY_BYTES = BaseRequest.MEMFILE_MAX + 28 * 1024
+
+
+def stop(signum, frame):
+    """SIGTERM handler: stop waitress the way Ctrl-C does."""
+    raise SystemExit(0)
+
+
+def is_loopback(host):
+    """True for an address only this machine reaches: 127.0.0.1, ::1, localhost."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to any address
+        return False
 
 
 if __name__ == "__main__":

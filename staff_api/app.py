@@ -5,9 +5,11 @@ from pathlib import Path
 from bottle import Bottle, request, response
 
 from . import employees, explorer
+from .auth import require_token
 from .cep_cache import CepCache
 from .cep_client import CepApiClient
-from .jsonhttp import ApiError, answer_domain_errors, read_json_object, read_list_query, render_error, send_json
+from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, read_json_object, read_list_query,
+                       reject_undecodable_path, render_error, send_json)
 from .models import Employee, close_connection, init_db, open_connection
 from .validation import clean_employee, format_cep, normalize_cep
 
@@ -24,6 +26,8 @@ def config_from_env(environ=os.environ):
         "staff_api.cep_timeout": float(environ.get("STAFF_CEP_TIMEOUT", "2.0")),
         "staff_api.cep_cache_ttl": float(environ.get("STAFF_CEP_CACHE_TTL", "86400")),
         "staff_api.cep_negative_ttl": float(environ.get("STAFF_CEP_NEGATIVE_TTL", "300")),
+        "staff_api.token": environ.get("STAFF_API_TOKEN", ""),  # empty: all open (README: Security)
+        "staff_api.allow_open": environ.get("STAFF_API_ALLOW_OPEN", "") == "1",
     }
 
 
@@ -36,9 +40,12 @@ def create_app(config=None, cep_session=None):
     client = CepApiClient(settings["staff_api.cep_api_url"], settings["staff_api.cep_timeout"], cep_session)
     settings["staff_api.cep_cache"] = CepCache(client, settings["staff_api.cep_cache_ttl"],
                                                settings["staff_api.cep_negative_ttl"])
+    app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
     app.add_hook("before_request", open_connection)
     app.add_hook("after_request", close_connection)
+    app.add_hook("after_request", add_security_headers)
     app.install(answer_domain_errors)
+    app.install(require_token)
     app.default_error_handler = render_error  # JSON errors, never Bottle's HTML page
     app.get("/health", callback=health)
     app.get("/openapi.json", callback=explorer.document)

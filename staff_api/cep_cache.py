@@ -10,23 +10,42 @@ How an answer is found, in order:
 
 The entries live in a table of this service's own database (models.CepCacheEntry), so they
 survive a restart and GET /cep-cache can list them. Only this module changes that table.
-Fresh entries are also kept in memory, and hits are counted there and written by a background
-thread once a second: a hit then touches neither the network nor the disk. (Each SQLite call
-lets go of Python's GIL, and with busy waitress threads getting it back costs more than the
-query: bench/bench_staff.py measured a hit at 41% of a hello-world reading the table, 70-77%
-from memory.) README "How the cache works" says why this is not the requests-cache library.
+Fresh entries are also kept in memory (the MAX_ENTRIES_IN_MEMORY used last), and hits are
+counted there; a background thread writes the counts once a second, and once a minute deletes
+the entries too old to be of use. A hit then touches neither the network nor the disk. (Each
+SQLite call lets go of Python's GIL, and with busy waitress threads getting it back costs more
+than the query: bench/bench_staff.py measured a hit at 41% of a hello-world reading the table,
+70-77% from memory.) README "How the cache works" says why this is not the requests-cache library.
 """
 import json
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from typing import NamedTuple
+
+from peewee import OperationalError
 
 from .cep_client import CepServiceUnavailable
-from .models import CepCacheEntry, db
+from .models import WRITE_LOCK, CepCacheEntry, db, writing
 from .validation import format_cep
 
-HITS_WRITE_INTERVAL = 1.0  # seconds between two writes of the counted hits
-MAX_ENTRIES_IN_MEMORY = 100_000  # the table itself keeps every entry
+HOUSEKEEPING_INTERVAL = 1.0  # seconds between two writes of the counted hits
+PRUNE_EVERY = 60  # housekeeping rounds (so, seconds) between two prunings of old entries
+# About 0.6 kB each (bench/bench_staff.py measures it), so about 12 MB at most; the table keeps them all.
+MAX_ENTRIES_IN_MEMORY = 20_000
+
+log = logging.getLogger(__name__)
+
+
+class Entry(NamedTuple):
+    """One cached answer, as read from the table and kept in memory (a tuple: small, and read-only)."""
+
+    cep: str
+    status: int  # what the CEP API answered: 200 (found) or 404 (not found)
+    body: str  # the JSON record for a 200, empty for a 404
+    etag: str
+    expires_at: float  # Unix time
 
 
 class CepCache:
@@ -37,17 +56,17 @@ class CepCache:
         self.ttl, self.negative_ttl = ttl, negative_ttl  # seconds an answer, or a "no such CEP", is fresh
         self.hits = 0  # answers given from the cache (hit, revalidated, stale) since start
         self.misses = 0  # answers that needed a full fetch since start
-        # CEP -> entry read from the table while fresh, oldest first. One that has expired
-        # here is read from the table again (it may have been renewed meanwhile).
+        # CEP -> Entry read from the table while fresh, least recently used first. One that has
+        # expired here is read from the table again (it may have been renewed meanwhile).
         self._fresh = OrderedDict()
+        self._unwritten_hits = Counter()  # CEP -> hits not yet added to the table
+        self._lock = threading.Lock()  # held for any change of the three above (quick ones only)
         # Held while an entry goes from the table into memory, and while entries are evicted,
         # so that memory never keeps an entry an eviction has just deleted.
         self._table_lock = threading.Lock()
-        self._unwritten_hits = Counter()  # CEP -> hits not yet added to the table
-        self._count_lock = threading.Lock()
         self._closing = threading.Event()
-        self._hit_writer = threading.Thread(target=self._write_hits_until_closed, daemon=True)
-        self._hit_writer.start()
+        self._housekeeper = threading.Thread(target=self._keep_house_until_closed, daemon=True)
+        self._housekeeper.start()
 
     def lookup(self, cep):
         """(record, outcome) for 8 CEP digits, or CepServiceUnavailable."""
@@ -69,7 +88,7 @@ class CepCache:
             self._store(cep, entry.status, entry.body, entry.etag)
             return self._answer_from(entry, "revalidated")
         self._store(cep, status, json.dumps(record, ensure_ascii=False) if record else "", new_etag)
-        with self._count_lock:
+        with self._lock:
             self.misses += 1
         return record, "miss"
 
@@ -77,59 +96,87 @@ class CepCache:
         """One page of the entries, sorted by CEP, with the hit and miss totals (GET /cep-cache)."""
         query = CepCacheEntry.select().order_by(CepCacheEntry.cep)
         entries, total = list(query.paginate(page, per_page)), query.count()
-        with self._count_lock:  # the hits of the last second are not in the table yet
+        with self._lock:  # the hits of the last second are not in the table yet
             items = [entry.to_dict(self._unwritten_hits[entry.cep]) for entry in entries]
             return {"items": items, "page": page, "per_page": per_page, "total": total,
                     "hits": self.hits, "misses": self.misses}
 
     def evict(self, cep=None):
         """Forget the entry for `cep`, or every entry when `cep` is None."""
-        with self._table_lock, db.atomic("IMMEDIATE"):
+        with self._table_lock, writing():
             query = CepCacheEntry.delete()
             if cep is not None:
                 query = query.where(CepCacheEntry.cep == cep)
             query.execute()
-            if cep is None:
-                self._fresh.clear()
-            else:
-                self._fresh.pop(cep, None)
+            with self._lock:
+                if cep is None:
+                    self._fresh.clear()
+                else:
+                    self._fresh.pop(cep, None)
 
     def close(self):
-        """Stop the hit writer, after it has written the last hits."""
+        """Stop the housekeeping thread, after it has written the last hits."""
         self._closing.set()
-        self._hit_writer.join()
+        self._housekeeper.join()
 
-    def _write_hits_until_closed(self):
-        """The hit writer thread: add the counted hits to the table every HITS_WRITE_INTERVAL."""
-        closing = False
+    def _keep_house_until_closed(self):
+        """The housekeeping thread: write the counted hits every second, prune old entries every minute."""
+        rounds, closing = 0, False
         while not closing:
-            closing = self._closing.wait(HITS_WRITE_INTERVAL)  # and once more when closed
-            with self._count_lock:
+            closing = self._closing.wait(HOUSEKEEPING_INTERVAL)  # and once more when closed
+            rounds += 1
+            with self._lock:
                 unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
-            if unwritten:
-                with db.connection_context(), db.atomic("IMMEDIATE"):  # one short transaction
-                    for cep, count in unwritten.items():
-                        (CepCacheEntry
-                         .update(hits=CepCacheEntry.hits + count)
-                         .where(CepCacheEntry.cep == cep)
-                         .execute())
+            try:
+                # One write transaction per round, its connection taken under the write lock too:
+                # init_db (a test building another app) closes connections only under that lock.
+                with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
+                    self._write_hits(unwritten)
+                    if rounds % PRUNE_EVERY == 0:
+                        self._prune()
+            except OperationalError as error:  # e.g. another process held the database > 5 s
+                log.warning("cache housekeeping failed, will retry: %s", error)
+                with self._lock:  # not lost: the next round writes them
+                    self._unwritten_hits.update(unwritten)
+
+    def _write_hits(self, unwritten):
+        """Add the hits counted since the last write to the table."""
+        for cep, count in unwritten.items():
+            CepCacheEntry.update(hits=CepCacheEntry.hits + count).where(CepCacheEntry.cep == cep).execute()
+
+    def _prune(self):
+        """Delete the entries too old to be of use, so the table never grows without end."""
+        # A found record is kept one more TTL after it expired, to answer "stale" while the CEP API
+        # is down; a "no such CEP" once expired (each unknown 8-digit string would add a row).
+        now = time.time()
+        (CepCacheEntry.delete()
+         .where(((CepCacheEntry.status == 200) & (CepCacheEntry.expires_at < now - self.ttl))
+                | ((CepCacheEntry.status != 200) & (CepCacheEntry.expires_at < now)))
+         .execute())
 
     def _find(self, cep):
-        """The entry for `cep`: from memory while it is fresh there, else from the table."""
-        entry = self._fresh.get(cep)
-        if entry is not None and entry.expires_at > time.time():
-            return entry
-        with self._table_lock:
-            entry = CepCacheEntry.get_or_none(CepCacheEntry.cep == cep)
+        """The entry for `cep`: from memory while it is fresh there, else from the table (or None)."""
+        with self._lock:
+            entry = self._fresh.get(cep)
             if entry is not None and entry.expires_at > time.time():
-                self._fresh[cep] = entry
-                if len(self._fresh) > MAX_ENTRIES_IN_MEMORY:
-                    self._fresh.popitem(last=False)  # the oldest goes: memory stays bounded
+                self._fresh.move_to_end(cep)  # the least recently used is the first to go
+                return entry
+        with self._table_lock:
+            row = (CepCacheEntry
+                   .select(CepCacheEntry.cep, CepCacheEntry.status, CepCacheEntry.body,
+                           CepCacheEntry.etag, CepCacheEntry.expires_at)
+                   .where(CepCacheEntry.cep == cep).tuples().first())
+            entry = Entry(*row) if row else None
+            if entry is not None and entry.expires_at > time.time():
+                with self._lock:
+                    self._fresh[cep] = entry
+                    if len(self._fresh) > MAX_ENTRIES_IN_MEMORY:
+                        self._fresh.popitem(last=False)
         return entry
 
     def _answer_from(self, entry, outcome):
         """Count a use of `entry` and answer with it."""
-        with self._count_lock:
+        with self._lock:
             self.hits += 1
             self._unwritten_hits[entry.cep] += 1
         return json.loads(entry.body) if entry.status == 200 else None, outcome
@@ -139,7 +186,7 @@ class CepCache:
         now = time.time()
         ttl = self.ttl if status == 200 else self.negative_ttl
         fields = {"status": status, "body": body, "etag": etag, "fetched_at": now, "expires_at": now + ttl}
-        with db.atomic("IMMEDIATE"):
+        with writing():
             (CepCacheEntry
              .insert(cep=cep, **fields)
              .on_conflict(conflict_target=[CepCacheEntry.cep], update=fields)

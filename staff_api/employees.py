@@ -1,8 +1,10 @@
 """What can be done with employees: one plain function per use case, taking fields checked by
 validation.py and raising the errors below (jsonhttp.py gives each its HTTP status); no HTTP here."""
+import unicodedata
+
 from peewee import IntegrityError
 
-from .models import ADDRESS_FIELDS, Employee, db, iso_utc
+from .models import ADDRESS_FIELDS, Employee, iso_utc, writing
 from .validation import format_cep
 
 LARGEST_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot exist
@@ -54,8 +56,8 @@ def create(fields, cep_cache):
     address, outcome = look_up_address(fields["cep"], cep_cache)
     now = iso_utc()
     try:
-        with db.atomic("IMMEDIATE"):
-            employee = Employee.create(**fields, **address, email_key=fields["email"].casefold(),
+        with writing():
+            employee = Employee.create(**fields, **address, email_key=email_key(fields["email"]),
                                        created_at=now, updated_at=now)
     except IntegrityError:  # the unique e-mail key refused the row
         raise email_taken(fields["email"], outcome)
@@ -65,26 +67,33 @@ def create(fields, cep_cache):
 def change(employee_id, fields, cep_cache):
     """Change the fields given; returns (employee, cache outcome, or None when the CEP did not change)."""
     employee = find(employee_id)
-    outcome = None
+    changes, outcome = dict(fields), None
     if "cep" in fields and fields["cep"] != employee.cep:
         address, outcome = look_up_address(fields["cep"], cep_cache)
-        fields.update(address)
+        changes.update(address)
     if "email" in fields:
-        fields["email_key"] = fields["email"].casefold()
-    fields["updated_at"] = iso_utc()
+        changes["email_key"] = email_key(fields["email"])
+    changes["updated_at"] = iso_utc()
+    query = Employee.update(**changes).where(Employee.id == employee.id)
+    if "cep" in fields:
+        # The address above (or none, for an unchanged CEP) suits only the CEP we read: if another
+        # request changed it since, this one must decide again, or the row would get one CEP and
+        # the address of another.
+        query = query.where(Employee.cep == employee.cep)
     try:
-        with db.atomic("IMMEDIATE"):
-            changed = Employee.update(**fields).where(Employee.id == employee.id).execute()
+        with writing():
+            changed = query.execute()
     except IntegrityError:
         raise email_taken(fields["email"], outcome)
-    if not changed:  # deleted by another request while we were looking up the CEP
-        raise EmployeeNotFound(f"There is no employee {employee.id}.")
+    if not changed:  # deleted meanwhile (find says 404), or its CEP changed: decide again
+        find(employee_id)
+        return change(employee_id, fields, cep_cache)
     return find(employee_id), outcome
 
 
 def delete(employee_id):
     """Delete the employee with this id, or EmployeeNotFound."""
-    with db.atomic("IMMEDIATE"):
+    with writing():
         Employee.delete().where(Employee.id == find(employee_id).id).execute()
 
 
@@ -94,6 +103,11 @@ def look_up_address(cep, cep_cache):
     if record is None:
         raise CepUnknown(f"CEP {format_cep(cep)} does not exist.", {"cep": "no such CEP"}, outcome)
     return {name: record[name] for name in ADDRESS_FIELDS}, outcome
+
+
+def email_key(email):
+    """What makes two e-mails the same: equal once case is folded ("Ana@X.com" is "ana@x.com")."""
+    return unicodedata.normalize("NFC", email.casefold())  # folding may decompose a letter
 
 
 def email_taken(email, cache_outcome):

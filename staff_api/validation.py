@@ -1,13 +1,16 @@
 """What a valid employee body is: required fields, lengths, a plausible e-mail, a CEP."""
 import re
+import unicodedata
 
 # Used with fullmatch(): "$" would also match before a final newline ("01001000\n").
 # [0-9], not \d: \d matches any Unicode digit.
 CEP_PATTERN = re.compile(r"([0-9]{5})-?([0-9]{3})")
 # Plausible, not RFC 5322: something@something.tld, no spaces. The only real proof is a mail.
 EMAIL_PATTERN = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-# A JSON string may carry a lone UTF-16 surrogate ("\ud800"); SQLite cannot store it.
-NOT_STORABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+# Control characters (C0, DEL, C1: tab, newline, ESC...) have no place in these fields, and would
+# let a stored value rewrite a terminal or a log line. A JSON string may also carry a lone UTF-16
+# surrogate ("\ud800"), which SQLite cannot store.
+NOT_STORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 # Every field a client may send, with its longest allowed length.
 MAX_LENGTHS = {"name": 120, "email": 254, "role": 80, "cep": 9, "number": 20, "complement": 120}
@@ -49,7 +52,9 @@ def clean_employee(data, partial=False):
         if not isinstance(value, str):
             errors[name] = "must be a string"
             continue
-        value = value.strip()
+        # Trimmed, and in Unicode's composed form (NFC): "joão" typed with a combining tilde is
+        # the same e-mail, and the same name, as "joão" typed with one key.
+        value = unicodedata.normalize("NFC", value.strip())
         if NOT_STORABLE.search(value):
             errors[name] = "must be plain text (no control character or lone surrogate)"
         elif len(data[name]) > max_length:  # counted as sent, as the OpenAPI document's maxLength

@@ -108,15 +108,16 @@ def assert_error(resp, status):
 def assert_bad_request_answered(client, method, path, body, content_type, status, fields):
     """Send one row of a bad-input table with WebTest; check the status and the error's fields.
 
-    `body` is a dict or list (sent as JSON) or raw text sent with `content_type`.
+    `body` is a dict or list (sent as JSON), text sent with `content_type`, or bytes sent as they are
+    (a body that is not UTF-8).
     """
     if isinstance(body, (dict, list)):
         body, content_type = json.dumps(body), content_type or "application/json"
-    resp = client.request(path, method=method, body=(body or "").encode(), content_type=content_type,
-                          expect_errors=True)
+    if not isinstance(body, bytes):
+        body = (body or "").encode()
+    resp = client.request(path, method=method, body=body, content_type=content_type, expect_errors=True)
     error = assert_error(resp, status)
-    if fields:
-        assert set(error["fields"]) == fields
+    assert set(error.get("fields", {})) == (fields or set())  # the fields at fault, and only they
     if status == 405:
         assert resp.headers["Allow"]
 

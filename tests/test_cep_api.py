@@ -3,6 +3,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -161,58 +162,162 @@ def test_patch_can_move_a_cep_to_another_uf_only_within_its_range(client):
     assert client.get("/ceps/73000001").json["uf"] == "DF"
 
 
+def test_a_record_written_in_nfd_is_answered_in_nfc(client):
+    """"São" typed with a combining tilde (NFD) is stored and answered as "São" typed with one key (NFC)."""
+    created = client.post_json("/ceps", {**NEW_CEP, "localidade": "Sa\u0303o Paulo", "bairro": "Se\u0301"})
+    assert created.json["localidade"] == "S\u00e3o Paulo" and created.json["bairro"] == "S\u00e9"
+    assert client.get("/ceps/01001999").json == created.json
+    patched = client.patch_json("/ceps/01001999", {"logradouro": "Rua Sa\u0303o Bento"})
+    assert patched.json["logradouro"] == "Rua S\u00e3o Bento"
+    # Stored in NFC, so a filter typed with one key finds it.
+    found = client.get("/ceps", {"localidade": "S\u00e3o Paulo", "q": "S\u00e3o Bento"}).json
+    assert [item["cep"] for item in found["items"]] == ["01001-999"]
+
+
 # --- bad input: every status of the conventions, and the table is unchanged --------------
 
 BIG = {"localidade": "x" * (101 * 1024), "uf": "SP", "cep": "01001998"}
+# Nested deeper than Python's parser goes, but well-formed and inside an object this time.
+DEEP_VALUE = '{"bairro": ' + "[" * 5_000 + "]" * 5_000 + "}"
+FULLWIDTH_CEP = "０１００１０００"  # U+FF10..: digits to str.isdigit() and \d, not to [0-9]
+ARABIC_INDIC_CEP = "٠١٠٠١٠٠٠"  # U+0660..
 
 BAD_REQUESTS = [
-    # (id, method, path, body (dict/list = JSON, str = raw), content type, status, fields)
+    # (id, method, path, body (dict/list = JSON, str = raw text, bytes = raw bytes), content type, status, fields)
+    # 400: the body is not a JSON object
     ("malformed-json", "POST", "/ceps", '{"cep": "01001998",', "application/json", 400, None),
+    ("trailing-garbage-after-json", "POST", "/ceps", json.dumps(NEW_CEP) + " x", "application/json", 400, None),
     ("json-array", "POST", "/ceps", "[1, 2]", "application/json", 400, None),
+    ("json-string", "PUT", "/ceps/01001000", '"01001-000"', "application/json", 400, None),
     ("deeply-nested", "POST", "/ceps", "[" * 5_000, "application/json", 400, None),
+    ("deeply-nested-inside-object", "PATCH", "/ceps/01001000", DEEP_VALUE, "application/json", 400, None),
     ("json-null", "PATCH", "/ceps/01001000", "null", "application/json", 400, None),
     ("empty-body", "PUT", "/ceps/01001000", "", "application/json", 400, None),
+    ("body-not-utf8", "PATCH", "/ceps/01001000", b'{"bairro": "S\xe9"}', "application/json", 400, None),
+    # 400: the CEP in the path is not a CEP
     ("bad-cep-in-path", "GET", "/ceps/0100100", None, None, 400, None),
+    ("9-digits-in-path", "GET", "/ceps/010010000", None, None, 400, None),
     ("letters-in-path", "DELETE", "/ceps/abcde-fgh", None, None, 400, None),
     ("newline-after-cep-in-path", "GET", "/ceps/01001000%0A", None, None, 400, None),
+    ("space-inside-cep-in-path", "PATCH", "/ceps/01001%20000", {"bairro": "X"}, None, 400, None),
+    ("dotted-cep-in-path", "GET", "/ceps/01.001-000", None, None, 400, None),
     ("arabic-digits-in-path", "GET", "/ceps/%D9%A0%D9%A1%D9%A0%D9%A0%D9%A1%D9%A0%D9%A0%D9%A0", None, None, 400, None),
-    ("unknown-cep-get", "GET", "/ceps/99999999", None, None, 404, None),
-    ("unknown-cep-put", "PUT", "/ceps/01001998", {"localidade": "X", "uf": "SP"}, None, 404, None),
-    ("unknown-cep-patch", "PATCH", "/ceps/01001998", {"bairro": "X"}, None, 404, None),
-    ("unknown-cep-delete", "DELETE", "/ceps/01001998", None, None, 404, None),
+    ("fullwidth-digits-in-path", "DELETE", "/ceps/" + quote(FULLWIDTH_CEP), None, None, 400, None),
+    # 400: the path's bytes are not UTF-8 (Bottle alone drops such bytes: 0100%FF1000 became 01001000).
+    ("path-not-utf8-get", "GET", "/ceps/0100%FF1000", None, None, 400, None),
+    ("path-not-utf8-delete", "DELETE", "/ceps/0100%FF1000", None, None, 400, None),
+    ("path-not-utf8-patch", "PATCH", "/ceps/0100%FF1000", {"bairro": "X"}, None, 400, None),
+    ("path-overlong-utf8-zero", "GET", "/ceps/0100%C0%B01000", None, None, 400, None),
+    ("path-utf8-encoded-surrogate", "GET", "/ceps/0100%ED%A0%801000", None, None, 400, None),
+    # 404: an unknown CEP says so in fields.cep; an unknown route has no fields
+    ("unknown-cep-get", "GET", "/ceps/99999999", None, None, 404, {"cep"}),
+    ("unknown-cep-put", "PUT", "/ceps/01001998", {"localidade": "X", "uf": "SP"}, None, 404, {"cep"}),
+    ("unknown-cep-patch", "PATCH", "/ceps/01001998", {"bairro": "X"}, None, 404, {"cep"}),
+    ("unknown-cep-delete", "DELETE", "/ceps/01001998", None, None, 404, {"cep"}),
     ("unknown-path", "GET", "/cepz", None, None, 404, None),
+    ("trailing-slash", "GET", "/ceps/01001000/", None, None, 404, None),
+    # 405
     ("method-on-list", "DELETE", "/ceps", None, None, 405, None),
+    ("put-on-list", "PUT", "/ceps", SE, None, 405, None),
     ("method-on-item", "POST", "/ceps/01001000", {"uf": "SP"}, None, 405, None),
+    ("options-on-item", "OPTIONS", "/ceps/01001000", None, None, 405, None),
+    ("post-on-health", "POST", "/health", {}, None, 405, None),
+    # 409
     ("duplicate", "POST", "/ceps", SE, None, 409, None),
     ("duplicate-without-hyphen", "POST", "/ceps", {**SE, "cep": "01001000"}, None, 409, None),
+    # 413: the size is checked before anything is parsed
     ("too-large", "POST", "/ceps", BIG, None, 413, None),
+    ("too-large-and-not-json", "PATCH", "/ceps/01001000", "x" * (101 * 1024), "application/json", 413, None),
+    # 415
     ("text-plain", "POST", "/ceps", json.dumps(NEW_CEP), "text/plain", 415, None),
     ("form-put", "PUT", "/ceps/01001000", "uf=SP", "application/x-www-form-urlencoded", 415, None),
     ("no-type-patch", "PATCH", "/ceps/01001000", '{"bairro": "x"}', "", 415, None),
+    ("merge-patch-type", "PATCH", "/ceps/01001000", '{"bairro": "x"}', "application/merge-patch+json", 415, None),
+    # 422: fields that do not exist or are missing
     ("unknown-field", "POST", "/ceps", {**NEW_CEP, "pais": "BR"}, None, 422, {"pais"}),
+    ("viacep-only-field", "PATCH", "/ceps/01001000", {"ddd": "11"}, None, 422, {"ddd"}),
+    ("empty-field-name", "POST", "/ceps", {**NEW_CEP, "": "x"}, None, 422, {""}),
     ("missing-required", "POST", "/ceps", {"cep": "01001998"}, None, 422, {"localidade", "uf"}),
     ("missing-cep", "POST", "/ceps", {"localidade": "X", "uf": "SP"}, None, 422, {"cep"}),
+    ("put-is-a-full-replace", "PUT", "/ceps/01001000", {"localidade": "São Paulo"}, None, 422, {"uf"}),
+    # 422: the CEP in the body
     ("bad-cep-in-body", "POST", "/ceps", {**NEW_CEP, "cep": "1001-000"}, None, 422, {"cep"}),
+    ("9-digits-in-body", "POST", "/ceps", {**NEW_CEP, "cep": "010019990"}, None, 422, {"cep"}),
+    ("letter-in-body-cep", "POST", "/ceps", {**NEW_CEP, "cep": "0100A-999"}, None, 422, {"cep"}),
+    ("space-inside-body-cep", "POST", "/ceps", {**NEW_CEP, "cep": "01001 999"}, None, 422, {"cep"}),
+    ("dotted-body-cep", "POST", "/ceps", {**NEW_CEP, "cep": "01.001-999"}, None, 422, {"cep"}),
+    ("fullwidth-body-cep", "POST", "/ceps", {**NEW_CEP, "cep": FULLWIDTH_CEP}, None, 422, {"cep"}),
+    ("arabic-indic-body-cep", "POST", "/ceps", {**NEW_CEP, "cep": ARABIC_INDIC_CEP}, None, 422, {"cep"}),
     ("newline-after-cep-in-body", "POST", "/ceps", {**NEW_CEP, "cep": "01001-999\n"}, None, 422, {"cep"}),
+    ("cep-as-number", "POST", "/ceps", {**NEW_CEP, "cep": 1001999}, None, 422, {"cep"}),
+    ("cep-cannot-change", "PATCH", "/ceps/01001000", {"cep": "01001-001"}, None, 422, {"cep"}),
+    ("put-body-cep-differs", "PUT", "/ceps/01001000", {**SE, "cep": "01310-100"}, None, 422, {"cep"}),
+    ("patch-body-cep-malformed", "PATCH", "/ceps/01001000", {"cep": "abc"}, None, 422, {"cep"}),
+    # 422: UF and IBGE rules
     ("unknown-uf", "POST", "/ceps", {**NEW_CEP, "uf": "XX"}, None, 422, {"uf"}),
+    ("uf-by-name", "POST", "/ceps", {**NEW_CEP, "uf": "São Paulo"}, None, 422, {"uf"}),
+    ("empty-uf", "POST", "/ceps", {**NEW_CEP, "uf": ""}, None, 422, {"uf"}),
     ("out-of-uf-range", "POST", "/ceps", {**NEW_CEP, "uf": "RS"}, None, 422, {"uf"}),
+    # DF has two ranges; 72800-000..72999-999 between them belongs to GO.
+    ("between-the-two-df-ranges", "POST", "/ceps", {"cep": "72900-000", "localidade": "Brasília", "uf": "DF"},
+     None, 422, {"uf"}),
+    ("patch-uf-out-of-stored-cep-range", "PATCH", "/ceps/01001000", {"uf": "RJ"}, None, 422, {"uf"}),
     ("ibge-6-digits", "POST", "/ceps", {**NEW_CEP, "ibge": "355030"}, None, 422, {"ibge"}),
+    ("ibge-8-digits", "PUT", "/ceps/01001000", {**SE, "ibge": "35503080"}, None, 422, {"ibge"}),
     ("ibge-unicode-digits", "POST", "/ceps", {**NEW_CEP, "ibge": "３５５０３０８"}, None, 422, {"ibge"}),
+    # 422: a field of the wrong JSON type, one type per field
     ("number-not-string", "POST", "/ceps", {**NEW_CEP, "bairro": 12}, None, 422, {"bairro"}),
     ("null-not-string", "PUT", "/ceps/01001000", {**SE, "logradouro": None}, None, 422, {"logradouro"}),
+    ("object-not-string", "PATCH", "/ceps/01001000", {"complemento": {}}, None, 422, {"complemento"}),
+    ("bool-not-string", "POST", "/ceps", {**NEW_CEP, "localidade": True}, None, 422, {"localidade"}),
+    ("list-not-string", "PUT", "/ceps/01001000", {**SE, "uf": ["SP"]}, None, 422, {"uf"}),
+    ("ibge-as-number", "PATCH", "/ceps/01001000", {"ibge": 3550308}, None, 422, {"ibge"}),
+    # 422: empty, whitespace-only, too long
     ("empty-localidade", "PATCH", "/ceps/01001000", {"localidade": "  "}, None, 422, {"localidade"}),
-    ("lone-surrogate", "PATCH", "/ceps/01001000", '{"bairro": "\\ud800"}', "application/json", 422, {"bairro"}),
+    ("empty-string-localidade", "PUT", "/ceps/01001000", {"localidade": "", "uf": "SP"}, None, 422, {"localidade"}),
+    ("unicode-spaces-localidade", "POST", "/ceps", {**NEW_CEP, "localidade": "\u00a0\u3000"}, None, 422,
+     {"localidade"}),
     ("too-long", "PATCH", "/ceps/01001000", {"bairro": "x" * 201}, None, 422, {"bairro"}),
-    ("cep-cannot-change", "PATCH", "/ceps/01001000", {"cep": "01001-001"}, None, 422, {"cep"}),
+    ("logradouro-too-long", "POST", "/ceps", {**NEW_CEP, "logradouro": "x" * 201}, None, 422, {"logradouro"}),
+    ("localidade-too-long", "PUT", "/ceps/01001000", {**SE, "localidade": "x" * 201}, None, 422, {"localidade"}),
+    # The length is counted as sent, before trimming (as the OpenAPI document's maxLength).
+    ("too-long-as-sent", "PATCH", "/ceps/01001000", {"complemento": "x" * 200 + " "}, None, 422, {"complemento"}),
+    # 422: not plain text, in every text field (inside the text: trimming would remove it at the ends)
+    ("nul-in-logradouro", "POST", "/ceps", {**NEW_CEP, "logradouro": "Rua\x00Nova"}, None, 422, {"logradouro"}),
+    ("tab-in-complemento", "PATCH", "/ceps/01001000", {"complemento": "lado\tímpar"}, None, 422, {"complemento"}),
+    ("newline-in-bairro", "PUT", "/ceps/01001000", {**SE, "bairro": "Sé\nCentro"}, None, 422, {"bairro"}),
+    ("escape-in-localidade", "POST", "/ceps", {**NEW_CEP, "localidade": "São \x1b[31mPaulo"}, None, 422,
+     {"localidade"}),
+    ("del-in-logradouro", "PATCH", "/ceps/01001000", {"logradouro": "Praça\x7fda Sé"}, None, 422, {"logradouro"}),
+    ("c1-nel-in-bairro", "PATCH", "/ceps/01001000", {"bairro": "Sé\x85Centro"}, None, 422, {"bairro"}),
+    ("c1-first-in-complemento", "POST", "/ceps", {**NEW_CEP, "complemento": "fun\x80dos"}, None, 422,
+     {"complemento"}),
+    ("c1-last-in-localidade", "PATCH", "/ceps/01001000", {"localidade": "São\x9fPaulo"}, None, 422, {"localidade"}),
+    ("control-char-in-uf", "PATCH", "/ceps/01001000", {"uf": "S\x1bP"}, None, 422, {"uf"}),
+    ("control-char-in-ibge", "PATCH", "/ceps/01001000", {"ibge": "3550\n308"}, None, 422, {"ibge"}),
+    ("lone-surrogate", "PATCH", "/ceps/01001000", '{"bairro": "\\ud800"}', "application/json", 422, {"bairro"}),
+    ("lone-low-surrogate", "POST", "/ceps", '{"cep": "01001999", "uf": "SP", "localidade": "S\\udfffo Paulo"}',
+     "application/json", 422, {"localidade"}),
+    # 422: query parameters
     ("per-page-zero", "GET", "/ceps?per_page=0", None, None, 422, {"per_page"}),
     ("per-page-101", "GET", "/ceps?per_page=101", None, None, 422, {"per_page"}),
+    ("per-page-negative", "GET", "/ceps?per_page=-5", None, None, 422, {"per_page"}),
+    ("per-page-hex", "GET", "/ceps?per_page=0x10", None, None, 422, {"per_page"}),
+    ("page-zero", "GET", "/ceps?page=0", None, None, 422, {"page"}),
+    ("page-negative", "GET", "/ceps?page=-1", None, None, 422, {"page"}),
+    ("page-float", "GET", "/ceps?page=1.5", None, None, 422, {"page"}),
+    ("page-empty", "GET", "/ceps?page=", None, None, 422, {"page"}),
     ("page-not-number", "GET", "/ceps?page=x", None, None, 422, {"page"}),
+    ("page-arabic-indic-digit", "GET", "/ceps?page=" + quote("١"), None, None, 422, {"page"}),
     ("page-beyond-sqlite", "GET", "/ceps?page=10000000000", None, None, 422, {"page"}),
     # Python's int() refuses more than 4,300 digits (a ValueError, once a 500).
     ("page-4301-digits", "GET", "/ceps?page=" + "1" * 4301, None, None, 422, {"page"}),
     ("per-page-4301-digits", "GET", "/ceps?per_page=" + "1" * 4301, None, None, 422, {"per_page"}),
     ("unknown-filter", "GET", "/ceps?cidade=X", None, None, 422, {"cidade"}),
+    ("filter-names-are-case-sensitive", "GET", "/ceps?UF=SP", None, None, 422, {"UF"}),
     ("bad-uf-filter", "GET", "/ceps?uf=XX", None, None, 422, {"uf"}),
+    ("q-over-100-characters", "GET", "/ceps?q=" + "a" * 101, None, None, 422, {"q"}),
+    ("localidade-over-100-characters", "GET", "/ceps?localidade=" + "a" * 101, None, None, 422, {"localidade"}),
 ]
 
 
@@ -267,7 +372,8 @@ def memo(cep_app):
 def test_every_domain_error_has_a_status():
     """A new error in ceps.py without a line in ERROR_STATUS would be a 500."""
     domain_errors = {value for value in vars(ceps).values()
-                     if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == ceps.__name__}
+                     if isinstance(value, type) and issubclass(value, Exception) and value.__module__ == ceps.__name__
+                     and value is not ceps.CepError}  # the base of the others, never raised itself
     assert domain_errors == set(ERROR_STATUS)
 
 

@@ -33,6 +33,9 @@ def browser_page():
             page.requested, page.script_errors = [], []
             page.on("request", lambda request: page.requested.append(request.url))
             page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+            # A file or style the page's Content-Security-Policy blocks is reported on the console.
+            page.on("console", lambda message: page.script_errors.append(message.text)
+                    if "Content Security Policy" in message.text else None)
             yield page
         finally:
             browser.close()
@@ -61,3 +64,20 @@ def test_try_it_out_looks_a_cep_up(cep_server, make_staff_app, serve, browser_pa
     assert page.script_errors == []
     outside = [url for url in page.requested if not url.startswith((cep_server.url + "/", staff.url + "/"))]
     assert outside == [], "the explorer must work offline: nothing from the internet"
+
+
+def test_authorize_sends_the_token_to_a_protected_staff_api(cep_server, make_staff_app, serve, browser_page):
+    page = browser_page
+    staff = serve(make_staff_app(cep_server.url, token="token-typed-in-the-browser"))
+    page.goto(f"{staff.url}/docs")
+    page.get_by_role("button", name="Authorize").first.click()
+    page.locator(".modal-ux input").fill("token-typed-in-the-browser")
+    page.locator(".modal-ux button.authorize").click()  # Swagger UI labels it "Apply credentials"
+    page.locator(".modal-ux button.btn-done").click()
+
+    operation = page.locator("#operations-employees-listEmployees")
+    operation.locator(".opblock-summary-control").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    expect(operation.locator(".live-responses-table tr.response .response-col_status")).to_have_text("200")
+    assert page.script_errors == []

@@ -5,6 +5,7 @@ below keep it honest: every route documented and nothing more, valid OpenAPI 3.1
 fit their schemas and are what the API answers, and the rules it states (fields, lengths, patterns,
 UFs) equal to the constants the validation code uses, so that the two cannot drift apart.
 """
+import importlib
 import json
 import re
 from collections import namedtuple
@@ -18,7 +19,6 @@ from webtest import TestApp
 
 import cep_api.validation as cep_rules
 import staff_api.validation as staff_rules
-from cep_api.explorer import STATIC_ROOT
 from conftest import REPO_ROOT
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -153,16 +153,19 @@ def test_openapi_json_serves_the_file_as_it_is(service):
 # --- /docs --------------------------------------------------------------------------------
 
 def test_docs_page_loads_swagger_ui_from_this_server_by_relative_addresses(service):
-    app, document, _ = service
+    app, document, package = service
     client = TestApp(app)
     page = client.get("/docs")
     assert page.content_type == "text/html"
     assert f"<title>{document['info']['title']}</title>" in page.text
-    assert 'url: "openapi.json"' in page.text
     loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     assert loaded and all(not urlsplit(url).scheme and not url.startswith("/") for url in loaded), loaded
-    for url in loaded:  # the package's own files, byte for byte
-        assert client.get(urljoin("/docs", url)).body == (Path(STATIC_ROOT) / url.split("/")[-1]).read_bytes()
+    roots = importlib.import_module(f"{package}.explorer").STATIC_ROOTS
+    for url in loaded:  # the files themselves, byte for byte: Swagger UI's and the one that starts it
+        name = url.split("/")[-1]
+        assert client.get(urljoin("/docs", url)).body == (Path(roots[name]) / name).read_bytes()
+    starter = client.get("/docs/static/docs.js").text
+    assert 'url: "openapi.json"' in starter
 
 
 @pytest.mark.parametrize("path", [
@@ -293,10 +296,10 @@ def named_examples(part):
 # p.fullmatch(text.strip()). The regexes use [0-9], never \d: \d matches any Unicode digit.
 
 TEXT = "#/components/schemas/Text"
-# The staff API's NOT_STORABLE control characters written as regex escapes; staff_api's Text
+# The NOT_STORABLE control characters (both services) written as regex escapes; each Text
 # pattern is built from them, and test_the_text_pattern_refuses_what_the_code_cannot_store
 # proves that pattern refuses what NOT_STORABLE refuses.
-CONTROL = r"\x00-\x1f\x7f"
+CONTROL = r"\x00-\x1f\x7f-\x9f"
 
 
 def exactly(pattern):
@@ -340,6 +343,8 @@ def cep_rules_stated():
         ("cep in a path", document["components"]["parameters"]["cep"]["schema"]["pattern"],
          exactly(cep_rules.CEP_PATTERN.pattern)),
         ("ibge, or empty", fields["ibge"]["pattern"], trimmed(f"({cep_rules.IBGE_PATTERN.pattern})?")),
+        ("Text: no control character inside", document["components"]["schemas"]["Text"]["pattern"],
+         trimmed(f"[^{CONTROL}]*")),
     ]
 
 

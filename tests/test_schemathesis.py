@@ -32,6 +32,11 @@ database = "none"
 include-name = ["POST /ceps", "PUT /ceps/{cep}", "PATCH /ceps/{cep}",
                 "POST /employees", "PUT /employees/{employee_id}", "PATCH /employees/{employee_id}"]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "404", "409", "422"]
+
+# Both services run with a token, as on a server. Schemathesis sends it where a document's
+# securitySchemes ask for it, and also checks that a request without it is refused with 401.
+[auth.openapi.bearerAuth]
+bearer = "schemathesis-token"
 """)
 
 # The documents as the services serve them: each package's openapi.json.
@@ -60,6 +65,9 @@ def valid_data_is_refused_only_by_a_rule_json_schema_cannot_state(ctx, response,
     assert not unexplained, f"data the document calls valid was refused: {unexplained}"
 
 
+TOKEN = "schemathesis-token"  # the bearer of CONFIG above
+
+
 @pytest.fixture(scope="module")
 def http():
     """One HTTP session for the module: connections are reused between calls."""
@@ -74,7 +82,7 @@ def cep_url(seeded_cep_db, tmp_path_factory):
 
     path = tmp_path_factory.mktemp("schemathesis") / "cep.sqlite3"
     shutil.copy(seeded_cep_db, path)
-    server = LoopbackServer(create_app({"cep_api.db_path": str(path)}))
+    server = LoopbackServer(create_app({"cep_api.db_path": str(path), "cep_api.token": TOKEN}))
     yield server.url
     server.stop()
 
@@ -85,9 +93,11 @@ def staff_url(cep_url, tmp_path_factory):
     from staff_api.app import create_app
 
     path = tmp_path_factory.mktemp("schemathesis") / "staff.sqlite3"
-    server = LoopbackServer(create_app({"staff_api.db_path": str(path), "staff_api.cep_api_url": cep_url}))
+    app = create_app({"staff_api.db_path": str(path), "staff_api.cep_api_url": cep_url, "staff_api.token": TOKEN})
+    server = LoopbackServer(app)
     yield server.url
     server.stop()
+    app.config["staff_api.cep_cache"].close()  # its cache thread must not outlive the module
 
 
 @staff_schema.parametrize()

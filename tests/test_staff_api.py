@@ -2,6 +2,7 @@
 import json
 import sqlite3
 import time
+from urllib.parse import quote
 
 import pytest
 from webtest import TestApp
@@ -59,6 +60,29 @@ def test_read_list_filter_update_delete(staff):
     assert staff.get("/employees").json["total"] == 1
 
 
+def test_nfc_and_nfd_spellings_of_an_email_are_one_email(staff, staff_db_path):
+    """"joão" typed with one key (NFC) or with a combining tilde (NFD) is the same e-mail: 409."""
+    staff.post_json("/employees", {**ANA, "email": "jo\u00e3o@example.com"})
+    resp = staff.post_json("/employees", {**ANA, "name": "Outro Jo\u00e3o", "email": "joa\u0303o@example.com"},
+                           expect_errors=True)
+    assert assert_error(resp, 409)["fields"] == {"email": "already taken"}
+    assert count_rows(staff_db_path, "employee") == 1
+
+
+def test_a_name_sent_in_nfd_is_stored_and_answered_in_nfc(staff, staff_db_path):
+    """A name typed with combining accents is kept in the composed form (NFC) that one key types."""
+    created = staff.post_json("/employees", {**ANA, "name": "Joa\u0303o Se\u0301"}).json
+    assert created["name"] == "Jo\u00e3o S\u00e9"
+    assert staff.get(f"/employees/{created['id']}").json["name"] == "Jo\u00e3o S\u00e9"
+    patched = staff.patch_json(f"/employees/{created['id']}", {"name": "Ma\u0301rio"}).json
+    assert patched["name"] == "M\u00e1rio"
+    conn = sqlite3.connect(staff_db_path)
+    try:
+        assert conn.execute("SELECT name FROM employee").fetchall() == [("M\u00e1rio",)]
+    finally:
+        conn.close()
+
+
 def test_address_lookup_and_the_cache_listing(staff):
     first = staff.get("/addresses/01001-000")
     assert first.headers["X-Cep-Cache"] == "miss" and first.json["logradouro"] == "Praça da Sé"
@@ -84,52 +108,151 @@ def test_address_lookup_and_the_cache_listing(staff):
     assert staff.get("/addresses/99999999", expect_errors=True).headers["X-Cep-Cache"] == "miss"
 
 
-def test_health_says_whether_the_cep_api_answers(staff, cep_server):
+def test_health_says_whether_the_cep_api_answers(staff, cep_server, monkeypatch):
+    from staff_api import cep_client
+
     assert staff.get("/health").json == {"status": "ok", "service": "staff_api", "cep_api": "up"}
     cep_server.stop()
+    # Within HEALTH_PROBE_INTERVAL /health repeats its last answer; once it is over, it asks again.
+    assert staff.get("/health").json["cep_api"] == "up"
+    monkeypatch.setattr(cep_client, "HEALTH_PROBE_INTERVAL", 0)  # as if the 5 s were over
     assert staff.get("/health").json == {"status": "ok", "service": "staff_api", "cep_api": "down"}
 
 
 # --- bad input: every status, and nothing is written ------------------------------------
 
 BAD_REQUESTS = [
-    # (id, method, path, body (dict = JSON, str = raw), content type, status, fields)
+    # (id, method, path, body (dict = JSON, str = raw text, bytes = raw bytes), content type, status, fields)
+    # 400: the body is not a JSON object
     ("malformed-json", "POST", "/employees", '{"name": ', "application/json", 400, None),
     ("json-array", "POST", "/employees", "[]", "application/json", 400, None),
+    ("json-string", "PATCH", "/employees/1", '"Ana"', "application/json", 400, None),
+    ("json-null", "POST", "/employees", "null", "application/json", 400, None),
+    ("empty-body", "POST", "/employees", "", "application/json", 400, None),
     ("deeply-nested", "PUT", "/employees/1", "[" * 5_000, "application/json", 400, None),
+    ("deeply-nested-inside-object", "PATCH", "/employees/1", '{"role": ' + "[" * 5_000 + "]" * 5_000 + "}",
+     "application/json", 400, None),
+    ("body-not-utf8", "POST", "/employees", b'{"name": "Jo\xe3o", "email": "joao@example.com", "cep": "01001000"}',
+     "application/json", 400, None),
+    # 400: the CEP in the path is not a CEP
     ("bad-cep-in-path", "GET", "/addresses/123", None, None, 400, None),
+    ("9-digits-in-path", "GET", "/addresses/010010000", None, None, 400, None),
+    ("letters-in-path", "GET", "/addresses/abcde-fgh", None, None, 400, None),
+    ("space-inside-cep-in-path", "GET", "/addresses/01001%20000", None, None, 400, None),
     ("newline-after-cep-in-path", "GET", "/addresses/01001000%0A", None, None, 400, None),
+    ("fullwidth-digits-in-path", "GET", "/addresses/" + quote("０１００１０００"), None, None, 400, None),
     ("bad-cep-evict", "DELETE", "/cep-cache/abc", None, None, 400, None),
+    # 400: the path's bytes are not UTF-8 (Bottle alone drops such bytes: /employees/1%FF became /employees/1).
+    ("path-not-utf8-get", "GET", "/employees/1%FF", None, None, 400, None),
+    ("path-not-utf8-patch", "PATCH", "/employees/1%FF", {"role": "x"}, None, 400, None),
+    ("path-not-utf8-delete", "DELETE", "/employees/1%FF", None, None, 400, None),
+    ("path-bad-utf8-continuation", "GET", "/addresses/%C3%28", None, None, 400, None),
+    ("path-overlong-utf8-zero", "GET", "/addresses/0100%C0%B01000", None, None, 400, None),
+    ("path-not-utf8-evict", "DELETE", "/cep-cache/0100%FF1000", None, None, 400, None),
+    # 404: no such employee, or an id that is not a positive integer
     ("unknown-id", "GET", "/employees/999", None, None, 404, None),
+    ("unknown-id-delete", "DELETE", "/employees/2", None, None, 404, None),
     ("id-zero", "GET", "/employees/0", None, None, 404, None),
     ("id-negative", "PATCH", "/employees/-1", {"role": "x"}, None, 404, None),
     ("id-not-number", "DELETE", "/employees/abc", None, None, 404, None),
+    ("id-float", "GET", "/employees/1.0", None, None, 404, None),
+    ("id-hex", "GET", "/employees/0x1", None, None, 404, None),
+    ("id-arabic-indic-digit", "GET", "/employees/" + quote("١"), None, None, 404, None),
     ("id-too-big", "PUT", "/employees/99999999999999999999", ANA, None, 404, None),
+    ("id-one-past-sqlite-max", "GET", "/employees/9223372036854775808", None, None, 404, None),
     # Python's int() refuses more than 4,300 digits (a ValueError, once a 500).
     ("id-4301-digits", "GET", "/employees/" + "1" * 4301, None, None, 404, None),
-    ("page-4301-digits", "GET", "/employees?page=" + "1" * 4301, None, None, 422, {"page"}),
     ("unknown-path", "GET", "/employee", None, None, 404, None),
+    ("trailing-slash", "GET", "/employees/1/", None, None, 404, None),
+    # 405
     ("method", "PUT", "/employees", ANA, None, 405, None),
+    ("post-on-item", "POST", "/employees/1", ANA, None, 405, None),
     ("method-cache", "POST", "/cep-cache", {}, None, 405, None),
+    ("get-on-cache-item", "GET", "/cep-cache/01001000", None, None, 405, None),
+    ("patch-on-address", "PATCH", "/addresses/01001000", {"bairro": "x"}, None, 405, None),
+    # 409: the e-mail is unique ignoring case, and once trimmed
     ("duplicate-email-any-case", "POST", "/employees", {**ANA, "email": "ANA@Example.COM"}, None, 409, {"email"}),
+    ("duplicate-email-padded", "POST", "/employees", {**ANA, "email": " ana@example.com "}, None, 409, {"email"}),
+    # 413: the size is checked before anything is parsed
     ("too-large", "POST", "/employees", {**ANA, "role": "x" * 110_000}, None, 413, None),
+    ("too-large-and-not-json", "PUT", "/employees/1", "x" * (101 * 1024), "application/json", 413, None),
+    # 415
     ("text-plain", "POST", "/employees", json.dumps(ANA), "text/plain", 415, None),
     ("no-type", "PATCH", "/employees/1", '{"role": "x"}', "", 415, None),
+    ("form-post", "POST", "/employees", "name=Ana&email=ana%40example.com", "application/x-www-form-urlencoded",
+     415, None),
+    ("merge-patch-type", "PATCH", "/employees/1", '{"role": "x"}', "application/merge-patch+json", 415, None),
+    # 422: fields that do not exist, are read-only or are missing
     ("missing-required", "POST", "/employees", {"role": "x"}, None, 422, {"name", "email", "cep"}),
+    ("put-is-a-full-replace", "PUT", "/employees/1", {"name": "Ana"}, None, 422, {"email", "cep"}),
     ("unknown-field", "POST", "/employees", {**ANA, "salary": "1"}, None, 422, {"salary"}),
+    ("address-part-sent-flat", "PATCH", "/employees/1", {"uf": "RJ"}, None, 422, {"uf"}),
+    ("empty-field-name", "POST", "/employees", {**ANA, "": "x"}, None, 422, {""}),
     ("address-is-read-only", "POST", "/employees", {**ANA, "address": SE_ADDRESS}, None, 422, {"address"}),
     ("id-is-read-only", "PUT", "/employees/1", {**ANA, "id": 2}, None, 422, {"id"}),
+    ("timestamps-are-read-only", "PATCH", "/employees/1",
+     {"created_at": "2020-01-01T00:00:00Z", "updated_at": "2020-01-01T00:00:00Z"}, None, 422,
+     {"created_at", "updated_at"}),
+    # 422: e-mail and CEP rules
     ("bad-email", "POST", "/employees", {**ANA, "email": "ana at example"}, None, 422, {"email"}),
+    ("email-without-tld", "POST", "/employees", {**ANA, "email": "ana@example"}, None, 422, {"email"}),
+    ("email-two-ats", "PATCH", "/employees/1", {"email": "ana@b@example.com"}, None, 422, {"email"}),
     ("bad-cep", "POST", "/employees", {**ANA, "cep": "0100100"}, None, 422, {"cep"}),
+    ("cep-9-digits", "POST", "/employees", {**ANA, "cep": "010010000"}, None, 422, {"cep"}),
+    ("cep-with-letter", "PATCH", "/employees/1", {"cep": "0100A000"}, None, 422, {"cep"}),
+    ("cep-space-inside", "PUT", "/employees/1", {**ANA, "cep": "01001 000"}, None, 422, {"cep"}),
     ("fullwidth-cep", "POST", "/employees", {**ANA, "cep": "０１００１０００"}, None, 422, {"cep"}),
+    ("arabic-indic-cep", "POST", "/employees", {**ANA, "cep": "٠١٠٠١٠٠٠"}, None, 422, {"cep"}),
     ("unknown-cep", "POST", "/employees", {**ANA, "email": "x@example.com", "cep": "99999999"}, None, 422, {"cep"}),
     ("unknown-cep-patch", "PATCH", "/employees/1", {"cep": "99999-999"}, None, 422, {"cep"}),
+    # 422: a field of the wrong JSON type, one type per field
     ("number-not-string", "PATCH", "/employees/1", {"number": 100}, None, 422, {"number"}),
+    ("null-name", "POST", "/employees", {**ANA, "name": None}, None, 422, {"name"}),
+    ("bool-email", "PATCH", "/employees/1", {"email": True}, None, 422, {"email"}),
+    ("list-role", "PATCH", "/employees/1", {"role": ["Engineer"]}, None, 422, {"role"}),
+    ("cep-as-number", "POST", "/employees", {**ANA, "cep": 1001000}, None, 422, {"cep"}),
+    ("object-complement", "PUT", "/employees/1", {**ANA, "complement": {"apto": 12}}, None, 422, {"complement"}),
+    # 422: empty, whitespace-only, too long (each field's own limit)
     ("empty-name", "PATCH", "/employees/1", {"name": " "}, None, 422, {"name"}),
+    ("unicode-spaces-name", "POST", "/employees", {**ANA, "name": "\u3000\u00a0"}, None, 422, {"name"}),
+    ("empty-email", "POST", "/employees", {**ANA, "email": ""}, None, 422, {"email"}),
+    ("empty-cep", "PUT", "/employees/1", {**ANA, "cep": ""}, None, 422, {"cep"}),
     ("name-too-long", "POST", "/employees", {**ANA, "name": "n" * 121}, None, 422, {"name"}),
+    ("email-too-long", "POST", "/employees", {**ANA, "email": "a" * 243 + "@example.com"}, None, 422, {"email"}),
+    ("role-too-long", "PATCH", "/employees/1", {"role": "r" * 81}, None, 422, {"role"}),
+    ("number-too-long", "PATCH", "/employees/1", {"number": "1" * 21}, None, 422, {"number"}),
+    ("complement-too-long", "PUT", "/employees/1", {**ANA, "complement": "c" * 121}, None, 422, {"complement"}),
+    ("cep-too-long", "PATCH", "/employees/1", {"cep": "01001-0000"}, None, 422, {"cep"}),
+    # 422: not plain text, in every text field (inside the text: trimming would remove it at the ends)
     ("control-char", "POST", "/employees", {**ANA, "name": "Ana\nSouza"}, None, 422, {"name"}),
+    ("nul-in-email", "POST", "/employees", {**ANA, "email": "ana\x00@example.com"}, None, 422, {"email"}),
+    ("tab-in-role", "PATCH", "/employees/1", {"role": "Eng\tineer"}, None, 422, {"role"}),
+    ("escape-in-number", "PATCH", "/employees/1", {"number": "10\x1b[0m0"}, None, 422, {"number"}),
+    ("del-in-complement", "PATCH", "/employees/1", {"complement": "apto\x7f12"}, None, 422, {"complement"}),
+    ("newline-in-cep", "PATCH", "/employees/1", {"cep": "01001\n000"}, None, 422, {"cep"}),
+    ("c1-nel-in-name", "PATCH", "/employees/1", {"name": "Ana\x85Souza"}, None, 422, {"name"}),
+    ("c1-first-in-complement", "POST", "/employees", {**ANA, "email": "c1@example.com", "complement": "apto\x8012"},
+     None, 422, {"complement"}),
+    ("c1-last-in-role", "PATCH", "/employees/1", {"role": "Lead\x9fDev"}, None, 422, {"role"}),
+    ("lone-surrogate", "PATCH", "/employees/1", '{"complement": "apto \\udc00"}', "application/json", 422,
+     {"complement"}),
+    # 422: query parameters
     ("per-page", "GET", "/employees?per_page=500", None, None, 422, {"per_page"}),
+    ("per-page-zero", "GET", "/employees?per_page=0", None, None, 422, {"per_page"}),
+    ("per-page-101", "GET", "/employees?per_page=101", None, None, 422, {"per_page"}),
+    ("per-page-negative", "GET", "/employees?per_page=-1", None, None, 422, {"per_page"}),
+    ("per-page-4301-digits", "GET", "/employees?per_page=" + "1" * 4301, None, None, 422, {"per_page"}),
+    ("page-zero", "GET", "/employees?page=0", None, None, 422, {"page"}),
+    ("page-float", "GET", "/employees?page=2.0", None, None, 422, {"page"}),
+    ("page-hex", "GET", "/employees?page=0x2", None, None, 422, {"page"}),
+    ("page-arabic-indic-digit", "GET", "/employees?page=" + quote("٢"), None, None, 422, {"page"}),
+    ("page-4301-digits", "GET", "/employees?page=" + "1" * 4301, None, None, 422, {"page"}),
+    ("cache-page-zero", "GET", "/cep-cache?page=0", None, None, 422, {"page"}),
     ("unknown-param", "GET", "/cep-cache?uf=SP", None, None, 422, {"uf"}),
+    ("unknown-filter", "GET", "/employees?name=Ana", None, None, 422, {"name"}),
+    ("filter-names-are-case-sensitive", "GET", "/employees?Q=ana", None, None, 422, {"Q"}),
+    ("q-over-100-characters", "GET", "/employees?q=" + "a" * 101, None, None, 422, {"q"}),
+    ("uf-over-100-characters", "GET", "/employees?uf=" + "S" * 101, None, None, 422, {"uf"}),
 ]
 
 
@@ -190,7 +313,7 @@ def test_no_request_writes_hits_the_listing_counts_them_and_closing_writes_them(
         cep_server, make_staff_app, staff_db_path, monkeypatch):
     from staff_api import cep_cache
 
-    monkeypatch.setattr(cep_cache, "HITS_WRITE_INTERVAL", 3600)  # the writer waits an hour
+    monkeypatch.setattr(cep_cache, "HOUSEKEEPING_INTERVAL", 3600)  # the writer waits an hour
     app = make_staff_app(cep_server.url)
     staff = TestApp(app)
     staff.get("/addresses/01001000")  # a miss

@@ -11,7 +11,11 @@ import pytest
 from conftest import REPO_ROOT
 
 SERVICES = ("cep_api", "staff_api")
-MAX_CODE_LINES = 600  # non-blank, non-comment lines of Python per service (docstrings count)
+# Non-blank, non-comment lines of Python per service (docstrings count). The restructure (#8) set
+# 600; security and fault handling (#9: tokens, one deadline per outgoing call, checked upstream
+# answers, the cache's housekeeping) added about 250 that a reader needs to see. A new feature
+# that pushes past this should first look for what it can share or leave out.
+MAX_CODE_LINES = 900
 MAX_FILE_LINES = 250
 MAX_FACTORY_LINES = 40
 

@@ -1,0 +1,303 @@
+"""Issue #9: tokens, security headers, private files, bounded bodies, and the cache's housekeeping.
+
+The fault tests of the staff API's outgoing calls (trickling, redirecting servers) are in
+test_cep_client_faults.py; the bad-input tables in test_cep_api.py and test_staff_api.py.
+"""
+import os
+import signal
+import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from webtest import TestApp
+
+from conftest import REPO_ROOT, assert_error, count_rows, free_port, get_once_up
+
+TOKEN = "s3cret-token-for-tests"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+NEW_CEP = {"cep": "01001-999", "logradouro": "Rua Nova", "localidade": "São Paulo", "uf": "SP"}
+ANA = {"name": "Ana Souza", "email": "ana@example.com", "cep": "01001000"}
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def guarded_cep(cep_db_path):
+    """A CEP API app with CEP_API_TOKEN set."""
+    from cep_api.app import create_app
+
+    return TestApp(create_app({"cep_api.db_path": str(cep_db_path), "cep_api.token": TOKEN}))
+
+
+def assert_unauthorized(resp, invalid_token=False):
+    """A 401 in the contract's shape that says how to authenticate, and never echoes a token."""
+    assert_error(resp, 401)
+    challenge = resp.headers["WWW-Authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert ('error="invalid_token"' in challenge) == invalid_token
+    assert TOKEN not in resp.text and "wrong" not in resp.text
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/ceps", NEW_CEP),
+    ("PUT", "/ceps/01001000", {"localidade": "São Paulo", "uf": "SP"}),
+    ("PATCH", "/ceps/01001000", {"bairro": "Centro"}),
+    ("DELETE", "/ceps/01001000", None),
+])
+def test_cep_api_writes_need_the_token(guarded_cep, cep_db_path, method, path, body):
+    before = sqlite3.connect(cep_db_path).execute("SELECT * FROM cep ORDER BY cep").fetchall()
+    send = lambda headers: guarded_cep.request(path, method=method, headers=headers, expect_errors=True,
+                                               body=(requests.compat.json.dumps(body) if body else "").encode(),
+                                               content_type="application/json")
+    assert_unauthorized(send({}))
+    assert_unauthorized(send({"Authorization": "Bearer wrong"}), invalid_token=True)
+    assert_unauthorized(send({"Authorization": f"Basic {TOKEN}"}))  # the right secret, the wrong scheme
+    assert sqlite3.connect(cep_db_path).execute("SELECT * FROM cep ORDER BY cep").fetchall() == before
+    assert send(BEARER).status_int in (200, 201, 204)
+
+
+def test_cep_api_reads_stay_open_and_unknown_routes_are_still_404_and_405(guarded_cep):
+    for path in ("/ceps/01001000", "/ceps?uf=SP", "/health", "/docs", "/openapi.json", "/docs/static/docs.js"):
+        assert guarded_cep.get(path).status_int == 200, path
+    assert_error(guarded_cep.post("/nowhere", expect_errors=True), 404)
+    assert_error(guarded_cep.put("/health", expect_errors=True), 405)
+
+
+def test_without_a_token_writes_are_open(cep_app):
+    assert TestApp(cep_app).post_json("/ceps", NEW_CEP).status_int == 201
+
+
+@pytest.fixture
+def guarded_staff(cep_server, make_staff_app):
+    """A staff API app with STAFF_API_TOKEN set."""
+    return TestApp(make_staff_app(cep_server.url, token=TOKEN))
+
+
+def sample_path(rule):
+    """A concrete path for a route rule: /employees/<employee_id> -> /employees/1."""
+    return (rule.replace("<employee_id>", "1").replace("<cep>", "01001000")
+            .replace("<name>", "swagger-ui.css"))
+
+
+OPEN_STAFF_ROUTES = {("GET", "/health"), ("GET", "/docs"), ("GET", "/openapi.json"),
+                     ("GET", "/docs/static/<name>")}
+
+
+def test_every_staff_route_but_the_open_ones_needs_the_token(guarded_staff, staff_db_path):
+    guarded_staff.post_json("/employees", ANA, headers=BEARER)
+    routes = {(route.method, route.rule) for route in guarded_staff.app.routes}
+    assert OPEN_STAFF_ROUTES < routes
+    for method, rule in sorted(routes - OPEN_STAFF_ROUTES):
+        resp = guarded_staff.request(sample_path(rule), method=method, body=b"{}",
+                                     content_type="application/json", expect_errors=True)
+        assert_unauthorized(resp)
+    for method, rule in OPEN_STAFF_ROUTES:
+        assert guarded_staff.request(sample_path(rule), method=method).status_int == 200
+    assert count_rows(staff_db_path, "employee") == 1  # the refused PUT, PATCH and DELETE did nothing
+    assert guarded_staff.get("/employees/1", headers=BEARER).json["name"] == "Ana Souza"
+
+
+def test_a_service_refuses_to_listen_beyond_loopback_without_a_token(tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_TOKEN")}
+    for service, prefix in (("cep_api", "CEP_API"), ("staff_api", "STAFF_API")):
+        run = subprocess.run([sys.executable, "-m", service], cwd=REPO_ROOT, capture_output=True, text=True,
+                             timeout=30, env={**env, f"{prefix}_HOST": "0.0.0.0",
+                                              f"{prefix}_DB": str(tmp_path / f"{service}.sqlite3")})
+        assert run.returncode == 2
+        assert f"{prefix}_TOKEN" in run.stderr and f"{prefix}_ALLOW_OPEN=1" in run.stderr
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                            ("localhost", True), ("0.0.0.0", False), ("::", False),
+                                            ("192.168.0.10", False), ("example.com", False)])
+def test_which_hosts_count_as_loopback(host, loopback):
+    from cep_api.__main__ import is_loopback as cep_is_loopback
+    from staff_api.__main__ import is_loopback as staff_is_loopback
+
+    assert cep_is_loopback(host) == staff_is_loopback(host) == loopback
+
+
+# --- headers ---------------------------------------------------------------------------------
+
+def test_every_answer_carries_the_security_headers(cep_app, cep_server, make_staff_app):
+    cep, staff = TestApp(cep_app), TestApp(make_staff_app(cep_server.url))
+    answers = [cep.get("/ceps/01001000"), cep.get("/ceps/99999999", expect_errors=True),
+               cep.put("/health", expect_errors=True), cep.post("/ceps", "x", expect_errors=True),
+               cep.get("/docs")]
+    private = [staff.get("/employees"), staff.post_json("/employees", ANA),
+               staff.get("/employees/9", expect_errors=True), staff.get("/addresses/x", expect_errors=True),
+               staff.get("/health"), staff.get("/docs")]
+    for resp in answers + private:
+        assert resp.headers["X-Content-Type-Options"] == "nosniff", resp.request.path
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+    for resp in private:  # employee data: no cache may keep a copy
+        assert resp.headers["Cache-Control"] == "no-store", resp.request.path
+    assert answers[0].headers["Cache-Control"] == "public, max-age=3600"  # public data stays cacheable
+
+
+def test_docs_pages_carry_a_content_security_policy(cep_app, cep_server, make_staff_app):
+    for app in (cep_app, make_staff_app(cep_server.url)):
+        page = TestApp(app).get("/docs")
+        policy = page.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "default-src 'none'" in policy
+        assert "<script>" not in page.text  # no inline script: the policy would block it
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def assert_private(directory):
+    """The directory is 0700, its files 0600, and a write has made SQLite's -wal file too."""
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    files = list(directory.iterdir())
+    assert any(path.name.endswith("-wal") for path in files)
+    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {path.name: 0o600 for path in files}
+
+
+def test_the_cep_database_the_service_creates_is_private(tmp_path):
+    from cep_api.app import create_app
+
+    path = tmp_path / "new" / "cep.sqlite3"
+    TestApp(create_app({"cep_api.db_path": str(path)})).post_json("/ceps", NEW_CEP)
+    assert_private(path.parent)
+
+
+def test_the_staff_database_the_service_creates_is_private(tmp_path, cep_server, make_staff_app):
+    path = tmp_path / "new" / "staff.sqlite3"
+    TestApp(make_staff_app(cep_server.url, db_path=str(path))).post_json("/employees", ANA)
+    assert_private(path.parent)
+
+
+# --- served by the real entry points: body cap, SIGTERM -------------------------------------
+
+@pytest.fixture
+def run_service(tmp_path):
+    """run_service(name, **env) -> (process, url): `python -m name` on a loopback port, stopped at the end."""
+    processes = []
+
+    def start(name, **env):
+        port = free_port()
+        prefix = "CEP_API" if name == "cep_api" else "STAFF_API"
+        environ = {key: value for key, value in os.environ.items() if not key.endswith("_TOKEN")}
+        environ.update({f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(port),
+                        f"{prefix}_DB": str(tmp_path / f"{name}.sqlite3"), **env})
+        process = subprocess.Popen([sys.executable, "-m", name], cwd=REPO_ROOT, env=environ,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        get_once_up(url + "/health")
+        return process, url
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def test_waitress_refuses_a_huge_body_without_reading_it(run_service):
+    _, url = run_service("cep_api")
+    just_too_big = requests.post(url + "/ceps", data=b"{" + b" " * (101 * 1024) + b"}",
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+    assert just_too_big.status_code == 413 and just_too_big.json()["error"]["status"] == 413
+    # Headers announcing 10 MiB, and no body at all: the answer comes at once, nothing is buffered.
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"POST /ceps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 10485760\r\n\r\n")
+        assert conn.recv(100).startswith(b"HTTP/1.1 413")
+
+
+def test_sigterm_writes_the_hit_counts_of_the_last_second(run_service, cep_server, tmp_path):
+    process, url = run_service("staff_api", CEP_API_URL=cep_server.url)
+    with requests.Session() as http:
+        for _ in range(20):  # one miss, then 19 hits, all within far less than a second
+            assert http.get(url + "/addresses/01001000", timeout=10).status_code == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    hits = sqlite3.connect(tmp_path / "staff_api.sqlite3").execute("SELECT hits FROM cep_cache_entry").fetchall()
+    assert hits == [(19,)]
+
+
+# --- the cache's housekeeping ----------------------------------------------------------------
+
+@pytest.fixture
+def cache(cep_server, make_staff_app):
+    """The CEP cache of a staff app, used directly, with a database connection open."""
+    from staff_api.models import db
+
+    app = make_staff_app(cep_server.url)
+    with db.connection_context():
+        yield app.config["staff_api.cep_cache"]
+
+
+def test_pruning_forgets_old_entries_and_keeps_useful_ones(cache, staff_db_path):
+    from staff_api.models import CepCacheEntry
+
+    for cep in ("01001000", "20040020", "01310100", "99999998", "99999999"):
+        cache.lookup(cep)
+    now, day = time.time(), cache.ttl
+    expiries = {"01001000": now + 10,  # fresh
+                "20040020": now - day / 2,  # stale, still kept to answer while the CEP API is down
+                "01310100": now - day - 10,  # stale for longer than a TTL: of no use
+                "99999998": now + 10,  # a fresh "no such CEP"
+                "99999999": now - 1}  # an expired "no such CEP"
+    for cep, expires_at in expiries.items():
+        CepCacheEntry.update(expires_at=expires_at).where(CepCacheEntry.cep == cep).execute()
+    cache._prune()
+    assert sorted(entry.cep for entry in CepCacheEntry.select()) == ["01001000", "20040020", "99999998"]
+
+
+def test_memory_keeps_the_most_recently_used_entries(cache, monkeypatch):
+    from staff_api import cep_cache
+
+    monkeypatch.setattr(cep_cache, "MAX_ENTRIES_IN_MEMORY", 2)
+    for cep in ("01001000", "20040020", "01001000", "01310100"):
+        cache.lookup(cep)
+        cache.lookup(cep)  # the second lookup is a hit, read from the table into memory
+    assert list(cache._fresh) == ["01001000", "01310100"]  # 20040020 was the least recently used
+
+
+# --- PATCH while another request changes the CEP ---------------------------------------------
+
+def test_a_change_never_leaves_one_cep_with_another_ceps_address(cache, monkeypatch):
+    from staff_api import employees
+    from staff_api.models import Employee
+
+    employee, _ = employees.create({"name": "Ana", "email": "ana@example.com", "role": "", "cep": "01001000",
+                                    "number": "", "complement": ""}, cache)
+    real_iso_utc, interleaved = employees.iso_utc, []
+
+    def another_request_moves_the_employee(*args):
+        """Called between the change's read and its write: another request changes the CEP then."""
+        if not interleaved:
+            interleaved.append(True)
+            employees.change(str(employee.id), {"cep": "20040020"}, cache)
+        return real_iso_utc(*args)
+
+    monkeypatch.setattr(employees, "iso_utc", another_request_moves_the_employee)
+    # This request read CEP 01001000, so it saw no CEP change and looked up no address.
+    changed, _ = employees.change(str(employee.id), {"cep": "01001000", "name": "Ana S."}, cache)
+    stored = Employee.get_by_id(employee.id)
+    assert interleaved and (stored.cep, stored.localidade, stored.name) == ("01001000", "São Paulo", "Ana S.")
+    assert changed.to_dict() == stored.to_dict()
+
+
+def test_a_wrong_cep_api_prefix_is_a_failure_not_an_unknown_cep(cep_server, make_staff_app, staff_db_path):
+    staff = TestApp(make_staff_app(cep_server.url + "/wrong-prefix"))
+    assert_error(staff.post_json("/employees", ANA, expect_errors=True), 503)
+    assert count_rows(staff_db_path, "cep_cache_entry") == 0  # nothing was cached as "no such CEP"
+
+
+def test_a_path_that_is_not_utf8_is_refused_not_repaired(cep_app, cep_server, make_staff_app):
+    # Bottle would drop the bad byte, and /ceps/0100%FF1000 would read (or DELETE) 01001-000.
+    for client, path in ((TestApp(cep_app), "/ceps/0100%FF1000"), (TestApp(make_staff_app(cep_server.url)),
+                                                                     "/addresses/0100%FF1000")):
+        for method in ("GET", "DELETE"):
+            error = assert_error(client.request(path, method=method, expect_errors=True), 400)
+            assert error["message"] == "The path is not valid UTF-8."
+    assert TestApp(cep_app).get("/ceps/01001000").status_int == 200
