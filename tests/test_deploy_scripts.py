@@ -6,6 +6,7 @@ which Debian package is missing, when a tool is not installed.
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -110,6 +111,7 @@ def test_units_run_what_provision_installs():
         assert service["User"] == [user]
         assert service["Restart"] == ["on-failure"]
         assert service["ReadWritePaths"] == [f"{app}/var"]
+        assert service["EnvironmentFile"] == [settings["TOKENS"]]  # the tokens provision.sh makes
         assert "network-online.target" in " ".join(unit["Unit"]["After"])
         assert unit["Install"]["WantedBy"] == ["multi-user.target"]
         env = environment(unit)
@@ -127,6 +129,84 @@ def test_units_run_what_provision_installs():
     forwards = re.findall(r'forwarded_port",\s*guest:\s*(\d+),\s*host:\s*(\d+),\s*host_ip:\s*"127\.0\.0\.1"',
                           (ROOT / "Vagrantfile").read_text(encoding="utf-8"))
     assert sorted(forwards) == sorted((str(p), str(p)) for p in ports.values())
+
+
+@pytest.mark.parametrize("name", ["cep-api.service", "staff-api.service"])
+def test_units_are_hardened(name):
+    service = read_unit(name)["Service"]
+    expected = {
+        "NoNewPrivileges": ["yes"], "ProtectSystem": ["strict"], "ProtectHome": ["yes"],
+        "PrivateTmp": ["yes"],
+        "UMask": ["0077"],  # databases and WAL files for the service user only
+        "PrivateDevices": ["yes"],
+        "CapabilityBoundingSet": [""],  # empty: no capability at all
+        "RestrictAddressFamilies": ["AF_INET AF_INET6 AF_UNIX"],
+    }
+    assert {key: service.get(key) for key in expected} == expected
+    # Some limit, well above the ~40 MB a service uses.
+    assert re.fullmatch(r"\d+M", service["MemoryMax"][0]) and 128 <= int(service["MemoryMax"][0][:-1]) <= 1024
+
+
+def test_provision_makes_the_service_data_private():
+    text = PROVISION.read_text(encoding="utf-8")
+    assert 'install -d -m 0700 -o "$APP_USER" -g "$APP_USER" "$APP/var"' in text
+
+
+def provision_tokens_step():
+    """The functions of provision.sh and its step that makes the API tokens, as one shell script."""
+    text = PROVISION.read_text(encoding="utf-8")
+    functions = re.findall(r"^[a-z_]+\(\) \{(?: .*\}|\n(?:.*\n)*?\})$", text, re.M)
+    step = re.search(r"^# \d+\. The API tokens.*?(?=^# \d+\. )", text, re.M | re.S)
+    assert {f.split("(")[0] for f in functions} >= {"say", "create_tokens_file"} and step
+    return "set -euo pipefail\n" + "\n".join(functions) + "\n" + step.group()
+
+
+def test_provision_makes_the_tokens_once_and_restarts_when_they_change(tmp_path):
+    """The token step of provision.sh, run with its paths in tmp_path instead of /etc, /var/lib and /run."""
+    tokens_file = tmp_path / "etc/cep-staff/tokens.env"
+    restart_pending = tmp_path / "restart-pending"
+    env = dict(os.environ, TOKENS=str(tokens_file), RESTART_PENDING=str(restart_pending),
+               TOKENS_SEEN=str(tmp_path / "var/lib/cep-staff/tokens.env.sha256"))
+    script = provision_tokens_step()
+
+    def provision():
+        """Run the step; return its output, and whether it asked for the services to restart."""
+        result = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stdout + result.stderr
+        restart = restart_pending.exists()
+        restart_pending.unlink(missing_ok=True)  # what the restart step does
+        return result.stdout + result.stderr, restart
+
+    # The first run: two fresh tokens, for root only, and a restart so that the services read them.
+    output, restart = provision()
+    assert restart
+    lines = tokens_file.read_text(encoding="utf-8").splitlines()
+    tokens = dict(line.split("=", 1) for line in lines)
+    assert list(tokens) == ["CEP_API_TOKEN", "STAFF_API_TOKEN"]
+    for token in tokens.values():
+        assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # secrets.token_urlsafe(32)
+        assert token not in output  # the provision log is shown on the host's terminal
+    assert tokens["CEP_API_TOKEN"] != tokens["STAFF_API_TOKEN"]
+    assert stat.S_IMODE(tokens_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(tokens_file.parent.stat().st_mode) == 0o700
+
+    # The second run keeps them (a token a user saved keeps working) and restarts nothing.
+    assert provision()[1] is False
+    assert tokens_file.read_text(encoding="utf-8").splitlines() == lines
+
+    # A token changed by hand is kept, and the services restart to read it.
+    tokens_file.write_text(f"CEP_API_TOKEN=changed-by-hand\n{lines[1]}\n", encoding="utf-8")
+    assert provision()[1] is True
+    assert tokens_file.read_text(encoding="utf-8") == f"CEP_API_TOKEN=changed-by-hand\n{lines[1]}\n"
+    assert provision()[1] is False
+
+
+def test_provision_says_where_the_tokens_are():
+    text = PROVISION.read_text(encoding="utf-8")
+    tokens = provision_settings()["TOKENS"]
+    assert tokens == "/etc/cep-staff/tokens.env"
+    assert "vagrant ssh -c 'sudo cat $TOKENS'" in text
+    assert 'curl -H "Authorization: Bearer $STAFF_API_TOKEN" http://127.0.0.1:8002/employees' in text
 
 
 def test_units_pass_systemd_analyze_verify(tmp_path):
