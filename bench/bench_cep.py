@@ -30,11 +30,10 @@ import time
 from pathlib import Path
 
 # benchlib.py sits next to this script: the servers, wrk and report pieces both benchmarks share.
-from benchlib import (REPO_ROOT, SAMPLE_CSV, check_wrk, get_every_cep, median_speed, print_command_and_time,
-                      print_machine, print_table, read_ceps, run_wrk, seed_cep_api, speed, start_cep_api,
-                      start_hello, wrk_command)
+from benchlib import (DEFAULT_FULL_CSV, SAMPLE_CSV, check_wrk, get_every_cep, median_speed,
+                      print_command_and_time, print_machine, print_service_settings, print_table, read_ceps,
+                      run_wrk, seed_cep_api, speed, start_cep_api, start_hello, wrk_command)
 
-DEFAULT_FULL_CSV = REPO_ROOT.parent / "shared" / "data" / "ceps_full.csv.gz"
 TARGET_RATIO = 0.50  # the goal: the lookup at >= 50% of the hello-world ceiling
 
 # The Lua script given to wrk. `paths` is filled in by write_wrk_script().
@@ -223,6 +222,7 @@ def main(argv=sys.argv[1:]):
         return 1
     started = time.monotonic()
     print_machine()
+    print_service_settings()
     print("servers: both on 127.0.0.1, both with waitress's default thread count")
     print_load("load average before")
     table = []

@@ -1,15 +1,17 @@
-"""What bench_cep.py and bench_staff.py both need: servers as subprocesses, wrk, CEPs, medians.
+"""What the bench/ scripts all need: servers as subprocesses, wrk, CEPs, medians.
 
-The two benchmarks measure different things (a CEP lookup; the staff API's CEP cache), but
-they set up and drive their servers the same way. That shared machinery lives here, once,
-so a fix (say, to how a server is stopped) reaches both scripts:
+The benchmarks measure different things (a CEP lookup; the staff API's CEP cache and its
+targets), but they set up and drive their servers the same way. That shared machinery lives
+here, once, so a fix (say, to how a server is stopped) reaches every script:
 
-- paths: the repo root (servers run from there) and the bundled sample CSV;
-- servers: `free_port()`, the `Server` subprocess class, `python_env()`, and helpers that
-  seed and start `cep_api` and start the hello-world ceiling (`hello_app.py`);
+- paths: the repo root (servers run from there), the bundled sample CSV and the 1.1M-CEP file;
+- servers: `free_port()`, the `Server` subprocess class (with its CPU time and memory from
+  /proc), `python_env()`, `staff_headers()` (BENCH_STAFF_TOKEN), and helpers that seed and
+  start `cep_api` and start the hello-world ceiling (`hello_app.py`);
 - CEPs: `read_ceps()` and `get_every_cep()` (warm cep_api's memo, prove each answers 200);
 - wrk: `check_wrk()`, `wrk_command()`, `run_wrk()` and `speed()` (requests/s, p50, p99);
-- report: `median_speed()`, `print_table()`, `print_machine()`, `print_command_and_time()`.
+- report: `median_speed()`, `print_table()`, `print_machine()`, `print_service_settings()`,
+  `print_command_and_time()`.
 
 What each benchmark measures stays in its own script: the scenarios, the wrk Lua script
 (and the regular expression that reads its BENCH_RESULT line), the checks and the tables.
@@ -34,6 +36,8 @@ import requests
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 SAMPLE_CSV = REPO_ROOT / "cep_api" / "data" / "ceps_sample.csv"
+# The 1.1M real CEPs, kept outside the repo (../shared/data): for the scale benchmarks.
+DEFAULT_FULL_CSV = REPO_ROOT.parent / "shared" / "data" / "ceps_full.csv.gz"
 
 
 # ---------------------------------------------------------------------------------------
@@ -102,15 +106,55 @@ class Server:
         # Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the ")" of the name.
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def memory_kib(self, field="VmRSS"):
+        """A memory figure of the process from /proc/PID/status, in KiB (VmRSS: resident now,
+        VmHWM: the peak resident so far), or None (not Linux, or the process is gone)."""
+        try:
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])  # "VmRSS:     37312 kB"
+        except OSError:
+            pass
+        return None
+
     def log_text(self):
         return Path(self.log_path).read_text(encoding="utf-8", errors="replace")
 
 
+# The services' request-latency logging (CEP_API_LOG / STAFF_API_LOG in the project's contract): off
+# unless the caller's environment says otherwise, as the contract advises for benchmarks:
+# the hello-world logs nothing, and a log line per request is not what is compared.
+# (A service that does not know the variable simply ignores it.)
+SERVICE_LOG_VARIABLES = ("CEP_API_LOG", "STAFF_API_LOG")
+
+
 def python_env(**extra):
-    """The environment for a child Python: ours, plus `extra`."""
+    """The environment for a child Python: ours, the services' logging off by default, plus `extra`."""
     env = dict(os.environ)
+    for name in SERVICE_LOG_VARIABLES:
+        env.setdefault(name, "off")
     env.update(extra)
     return env
+
+
+def staff_headers():
+    """Headers for the staff API: `Authorization: Bearer $BENCH_STAFF_TOKEN` when that is set.
+
+    A staff API started with STAFF_API_TOKEN wants it on every route but /health. The
+    benchmarks start theirs without one, so this matters only when STAFF_API_TOKEN is
+    also exported (the servers inherit the environment). The wrk scripts read the same
+    variable (os.getenv in Lua).
+    """
+    token = os.environ.get("BENCH_STAFF_TOKEN", "")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def token_hint(status):
+    """What to add to the error about a staff API answer with this status (a 401 wants a token)."""
+    if status != 401:
+        return ""
+    return (" (the staff API wants a token: set BENCH_STAFF_TOKEN to its STAFF_API_TOKEN)"
+            if not staff_headers() else " (BENCH_STAFF_TOKEN is not the staff API's STAFF_API_TOKEN)")
 
 
 def seed_cep_api(db_path, csv_path):
@@ -238,6 +282,14 @@ def print_machine():
     """The first line of a report: figures mean little without the machine they came from."""
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {wrk_version.strip()}")
+
+
+def print_service_settings():
+    """Say how the services log and whether a token is sent: both change the figures."""
+    env = python_env()
+    logs = ", ".join(f"{name}={env[name]}" for name in SERVICE_LOG_VARIABLES)
+    token = "set: requests carry it" if staff_headers() else "unset"
+    print(f"services: {logs}; BENCH_STAFF_TOKEN {token}")
 
 
 def print_command_and_time(started):

@@ -32,7 +32,8 @@ from .validation import format_cep
 
 HOUSEKEEPING_INTERVAL = 1.0  # seconds between two writes of the counted hits
 PRUNE_EVERY = 60  # housekeeping rounds (so, seconds) between two prunings of old entries
-# About 0.6 kB each (bench/bench_staff.py measures it), so about 12 MB at most; the table keeps them all.
+# About 1 kB of memory each (bench/bench_staff_targets.py --memory-passes 2), so about 20 MB at most;
+# the table keeps every entry.
 MAX_ENTRIES_IN_MEMORY = 20_000
 
 log = logging.getLogger(__name__)
