@@ -8,9 +8,9 @@ import logging
 import sys
 
 import waitress
-from bottle import BaseRequest
 
 from .app import config_from_env, create_app
+from .jsonhttp import MAX_BODY_BYTES
 from .models import Cep, db, init_db
 from .seed import SAMPLE_CSV, SeedError, seed
 
@@ -48,15 +48,15 @@ def main(argv=sys.argv[1:]):
     # INFO, so that waitress says where it listens; Python shows only warnings by default.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     waitress.serve(app, host=host, port=config["cep_api.port"], ident="cep_api",
-                   max_request_body_size=MAX_BODY_BYTES)
+                   max_request_body_size=WAITRESS_BODY_LIMIT)
     return 0
 
 
-# waitress reads a whole body before the app sees it (1 GiB by default). Past Bottle's limit
-# (MEMFILE_MAX, 100 KiB) the app answers a JSON 413; past this one, waitress answers its own
-# plain-text 413 without reading the body. A little room between the two keeps the JSON answer
-# for a body just too big.
-MAX_BODY_BYTES = BaseRequest.MEMFILE_MAX + 28 * 1024
+# waitress reads a whole body before the app sees it (1 GiB by default). Past the app's limit
+# (jsonhttp.MAX_BODY_BYTES, 100 KiB) the app answers a JSON 413; past this one, waitress answers
+# its own plain-text 413 without reading the body. A little room between the two keeps the JSON
+# answer for a body just too big.
+WAITRESS_BODY_LIMIT = MAX_BODY_BYTES + 28 * 1024
 
 
 def is_loopback(host):

@@ -5,9 +5,9 @@ import signal
 import sys
 
 import waitress
-from bottle import BaseRequest
 
 from .app import config_from_env, create_app
+from .jsonhttp import MAX_BODY_BYTES
 
 
 def main(argv=sys.argv[1:]):
@@ -29,16 +29,16 @@ def main(argv=sys.argv[1:]):
     # then the cache writes the hit counts of the last second before the process ends.
     signal.signal(signal.SIGTERM, stop)
     waitress.serve(app, host=host, port=config["staff_api.port"], ident="staff_api",
-                   max_request_body_size=MAX_BODY_BYTES)
+                   max_request_body_size=WAITRESS_BODY_LIMIT)
     app.config["staff_api.cep_cache"].close()
     return 0
 
 
-# waitress reads a whole body before the app sees it (1 GiB by default). Past Bottle's limit
-# (MEMFILE_MAX, 100 KiB) the app answers a JSON 413; past this one, waitress answers its own
-# plain-text 413 without reading the body. A little room between the two keeps the JSON answer
-# for a body just too big.
-MAX_BODY_BYTES = BaseRequest.MEMFILE_MAX + 28 * 1024
+# waitress reads a whole body before the app sees it (1 GiB by default). Past the app's limit
+# (jsonhttp.MAX_BODY_BYTES, 100 KiB) the app answers a JSON 413; past this one, waitress answers
+# its own plain-text 413 without reading the body. A little room between the two keeps the JSON
+# answer for a body just too big.
+WAITRESS_BODY_LIMIT = MAX_BODY_BYTES + 28 * 1024
 
 
 def stop(signum, frame):

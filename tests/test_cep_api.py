@@ -233,6 +233,9 @@ BAD_REQUESTS = [
     ("form-put", "PUT", "/ceps/01001000", "uf=SP", "application/x-www-form-urlencoded", 415, None),
     ("no-type-patch", "PATCH", "/ceps/01001000", '{"bairro": "x"}', "", 415, None),
     ("merge-patch-type", "PATCH", "/ceps/01001000", '{"bairro": "x"}', "application/merge-patch+json", 415, None),
+    ("nan-is-not-json", "PATCH", "/ceps/01001000", '{"ibge": NaN}', "application/json", 400, None),
+    ("infinity-is-not-json", "POST", "/ceps", '{"cep": "01001999", "uf": -Infinity}', "application/json", 400, None),
+    ("utf16-body", "PATCH", "/ceps/01001000", '{"bairro": "x"}'.encode("utf-16"), "application/json", 400, None),
     # 422: fields that do not exist or are missing
     ("unknown-field", "POST", "/ceps", {**NEW_CEP, "pais": "BR"}, None, 422, {"pais"}),
     ("viacep-only-field", "PATCH", "/ceps/01001000", {"ddd": "11"}, None, 422, {"ddd"}),

@@ -3,6 +3,7 @@
 The fault tests of the staff API's outgoing calls (trickling, redirecting servers) are in
 test_cep_client_faults.py; the bad-input tables in test_cep_api.py and test_staff_api.py.
 """
+import json
 import os
 import signal
 import socket
@@ -52,7 +53,7 @@ def assert_unauthorized(resp, invalid_token=False):
 def test_cep_api_writes_need_the_token(guarded_cep, cep_db_path, method, path, body):
     before = sqlite3.connect(cep_db_path).execute("SELECT * FROM cep ORDER BY cep").fetchall()
     send = lambda headers: guarded_cep.request(path, method=method, headers=headers, expect_errors=True,
-                                               body=(requests.compat.json.dumps(body) if body else "").encode(),
+                                               body=(json.dumps(body) if body else "").encode(),
                                                content_type="application/json")
     assert_unauthorized(send({}))
     assert_unauthorized(send({"Authorization": "Bearer wrong"}), invalid_token=True)
@@ -301,3 +302,40 @@ def test_a_path_that_is_not_utf8_is_refused_not_repaired(cep_app, cep_server, ma
             error = assert_error(client.request(path, method=method, expect_errors=True), 400)
             assert error["message"] == "The path is not valid UTF-8."
     assert TestApp(cep_app).get("/ceps/01001000").status_int == 200
+
+
+def test_a_json_type_written_with_spaces_is_still_json(cep_app, cep_server, make_staff_app):
+    # Bottle's request.json ignores "application/json ; charset=utf-8": a valid body became a 400.
+    for client, path, body in ((TestApp(cep_app), "/ceps", NEW_CEP),
+                               (TestApp(make_staff_app(cep_server.url)), "/employees", ANA)):
+        created = client.post(path, json.dumps(body).encode(),
+                              content_type="application/json ; charset=utf-8")
+        assert created.status_int == 201
+
+
+def test_hit_counts_survive_a_failed_write(cache, staff_db_path, monkeypatch, caplog):
+    from peewee import OperationalError
+
+    from staff_api import cep_cache
+
+    cache.lookup("01001000")  # a miss: stored
+    real_write_hits, failures = cep_cache.CepCache._write_hits, []
+
+    def locked_once(self, unwritten):
+        """The first write finds the database locked by another process (for > busy_timeout)."""
+        if unwritten and not failures:
+            failures.append(dict(unwritten))
+            raise OperationalError("database is locked")
+        real_write_hits(self, unwritten)
+
+    monkeypatch.setattr(cep_cache.CepCache, "_write_hits", locked_once)
+    for _ in range(3):
+        cache.lookup("01001000")  # hits, counted in memory
+    deadline = time.monotonic() + 5
+    while not failures and time.monotonic() < deadline:  # the thread's next round (within a second) fails
+        time.sleep(0.05)
+    cache.close()  # its last round writes what the failed round gave back
+    assert failures == [{"01001000": 3}]
+    assert "cache housekeeping failed" in caplog.text
+    hits = sqlite3.connect(staff_db_path).execute("SELECT hits FROM cep_cache_entry").fetchone()[0]
+    assert hits == 3

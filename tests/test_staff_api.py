@@ -182,6 +182,8 @@ BAD_REQUESTS = [
     ("form-post", "POST", "/employees", "name=Ana&email=ana%40example.com", "application/x-www-form-urlencoded",
      415, None),
     ("merge-patch-type", "PATCH", "/employees/1", '{"role": "x"}', "application/merge-patch+json", 415, None),
+    ("nan-is-not-json", "PATCH", "/employees/1", '{"role": NaN}', "application/json", 400, None),
+    ("utf16-body", "PATCH", "/employees/1", '{"role": "x"}'.encode("utf-16"), "application/json", 400, None),
     # 422: fields that do not exist, are read-only or are missing
     ("missing-required", "POST", "/employees", {"role": "x"}, None, 422, {"name", "email", "cep"}),
     ("put-is-a-full-replace", "PUT", "/employees/1", {"name": "Ana"}, None, 422, {"email", "cep"}),
