@@ -46,9 +46,12 @@ def read_json_object():
         raise ApiError(415, "Send the body as JSON with 'Content-Type: application/json'.")
     # Read here rather than with Bottle's request.json, which ignores a body whose type is
     # written "application/json ; charset=utf-8" (a space before the ";").
+    too_large = ApiError(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    if request.content_length > MAX_BODY_BYTES:  # before reading: Bottle would copy it to a temporary file
+        raise too_large
     body = request.body.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
+    if len(body) > MAX_BODY_BYTES:  # a chunked body declares no length
+        raise too_large
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=refuse_constant)
     except ValueError:  # not UTF-8 (UnicodeDecodeError is a ValueError), or not JSON
