@@ -152,6 +152,7 @@ serve() {
 
   CEP API:    $CEP_API_URL   (try $CEP_API_URL/ceps/01001000)
   Staff API:  $staff_url   (try $staff_url/employees)
+  Dashboard:  $staff_url/   (employee form, grid, charts of both services' logs)
   API docs:   $CEP_API_URL/docs   $staff_url/docs
   Press Ctrl-C to stop both.
 

@@ -5,6 +5,7 @@ CEPs a user deleted through the API do not come back on the next start).
 """
 import ipaddress
 import logging
+import signal
 import sys
 
 import waitress
@@ -47,8 +48,12 @@ def main(argv=sys.argv[1:]):
     app = create_app(config)
     # INFO, so that waitress says where it listens; Python shows only warnings by default.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress stops on Ctrl-C, and on SIGTERM (systemd, run.sh) once it is an exception too;
+    # then the request log writes its last rows before the process ends.
+    signal.signal(signal.SIGTERM, stop)
     waitress.serve(app, host=host, port=config["cep_api.port"], ident="cep_api",
                    max_request_body_size=WAITRESS_BODY_LIMIT)
+    app.close()
     return 0
 
 
@@ -57,6 +62,11 @@ def main(argv=sys.argv[1:]):
 # its own plain-text 413 without reading the body. A little room between the two keeps the JSON
 # answer for a body just too big.
 WAITRESS_BODY_LIMIT = MAX_BODY_BYTES + 28 * 1024
+
+
+def stop(signum, frame):
+    """SIGTERM handler: stop waitress the way Ctrl-C does."""
+    raise SystemExit(0)
 
 
 def is_loopback(host):

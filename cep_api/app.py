@@ -5,13 +5,14 @@ A handler reads the request, calls the function of ceps.py that does the work, a
 import os
 from pathlib import Path
 
-from bottle import Bottle, request, response
+from bottle import request, response
 
-from . import ceps, explorer
+from . import ceps, cors, explorer, request_log
 from .answers import AnswerMemo, etag_for
 from .auth import require_token_for_writes
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
-                       read_list_query, reject_undecodable_path, render_error, send_json)
+                       read_list_query, read_log_query, read_minutes, reject_undecodable_path, render_error,
+                       send_json)
 from .models import Cep, close_connection, init_db, open_connection
 from .validation import normalize_cep
 
@@ -30,22 +31,30 @@ def config_from_env(environ=os.environ):
         "cep_api.db_path": environ.get("CEP_API_DB", str(REPO_ROOT / "var" / "cep.sqlite3")),
         "cep_api.host": environ.get("CEP_API_HOST", "127.0.0.1"),
         "cep_api.port": int(environ.get("CEP_API_PORT", "8001")),
+        # Pages from these origins may read /logs (cors.py): by default the staff API's dashboard.
+        "cep_api.cors_origins": tuple(environ.get(
+            "CEP_API_CORS_ORIGINS", "http://127.0.0.1:8002,http://localhost:8002").split(",")),
         "cep_api.token": environ.get("CEP_API_TOKEN", ""),  # empty: writes are open (README: Security)
         "cep_api.allow_open": environ.get("CEP_API_ALLOW_OPEN", "") == "1",
+        "cep_api.log": environ.get("CEP_API_LOG", "on").lower() != "off",  # the request log (request_log.py)
+        "cep_api.log_retention_days": float(environ.get("CEP_API_LOG_RETENTION_DAYS", "7")),
+        "cep_api.log_max_rows": int(environ.get("CEP_API_LOG_MAX_ROWS", "100000")),
     }
 
 
 def create_app(config=None):
     """Build the Bottle app; `config` overrides the environment (tests pass a temp database)."""
-    app = Bottle()
+    app = request_log.LoggedBottle()  # a Bottle app that logs each request it answers
     app.config.update({**config_from_env(), **(config or {})})
     init_db(app.config["cep_api.db_path"])
     # One memo per app, so two apps in one process (tests) never share answers.
     app.config["cep_api.answers"] = AnswerMemo()
+    app.config["cep_api.request_log"] = request_log.start(app.config)  # app.close() stops it
     app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
     app.add_hook("before_request", open_connection)
     app.add_hook("after_request", close_connection)
     app.add_hook("after_request", add_security_headers)
+    app.add_hook("after_request", cors.allow_log_readers)
     # Bottle would answer errors with an HTML page; ours are JSON, whoever raised them.
     app.default_error_handler = render_error
     app.install(answer_domain_errors)
@@ -62,6 +71,10 @@ def create_app(config=None):
     app.put("/ceps/<cep>", callback=replace_cep)
     app.patch("/ceps/<cep>", callback=update_cep)
     app.delete("/ceps/<cep>", callback=delete_cep)
+    app.get("/logs", callback=list_logs)
+    app.get("/logs/summary", callback=summarize_logs)
+    app.route("/logs", "OPTIONS", cors.preflight)
+    app.route("/logs/summary", "OPTIONS", cors.preflight)
     return app
 
 
@@ -108,6 +121,17 @@ def delete_cep(cep):
     ceps.delete(path_cep(cep), memo())
     response.status = 204
     return b""
+
+
+def list_logs():
+    """GET /logs: one page of the request log, newest first, filtered by route, method, status, time, ms."""
+    page, per_page, filters = read_log_query()
+    return send_json(request_log.find_page(page, per_page, filters))
+
+
+def summarize_logs():
+    """GET /logs/summary: per route and per minute figures of the last `minutes` minutes."""
+    return send_json(request_log.summarize(read_minutes()))
 
 
 def memo():

@@ -1,6 +1,7 @@
-"""Who may write: with CEP_API_TOKEN set, a write needs `Authorization: Bearer <token>`.
+"""Who may write: with CEP_API_TOKEN set, a write needs `Authorization: Bearer <token>`, and so
+does reading the request log (GET /logs, /logs/summary: operational data, who called what when).
 
-Reads stay open: CEP records are public data, and the staff API reads them without a token.
+Reading CEPs stays open: they are public data, and the staff API reads them without a token.
 The staff API owns a copy of check_bearer_token: the two services share no code.
 """
 import hmac
@@ -10,14 +11,16 @@ from bottle import request
 from .jsonhttp import ApiError
 
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+PRIVATE_ROUTES = ("/logs", "/logs/summary")  # read with the token only
 
 
 def require_token_for_writes(callback):
-    """Bottle plugin (a plain decorator): a write without the configured token is refused with 401."""
+    """Bottle plugin (a plain decorator): a write or a log read without the configured token gets 401."""
     # A plugin runs once a route is found: an unknown path is still 404, a wrong method 405.
     def wrapper(*args, **kwargs):
         token = request.app.config["cep_api.token"]
-        if token and request.method in WRITE_METHODS:
+        private = request.route.rule in PRIVATE_ROUTES and request.method != "OPTIONS"  # cors.preflight
+        if token and (request.method in WRITE_METHODS or private):
             check_bearer_token(token, "cep_api")
         return callback(*args, **kwargs)
     return wrapper

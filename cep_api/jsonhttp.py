@@ -3,7 +3,9 @@
 The staff API owns a copy of this small module: the two services share no code.
 """
 import json
+import math
 import unicodedata
+from datetime import datetime
 
 from bottle import BaseRequest, HTTPError, request, response
 
@@ -79,8 +81,7 @@ def reject_undecodable_path():
 
 def read_list_query(filter_names):
     """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422."""
-    errors = {name: "unknown query parameter" for name in request.query
-              if name not in ("page", "per_page", *filter_names)}
+    errors = unknown_parameters("page", "per_page", *filter_names)
     # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
     page = read_whole_number("page", 1, 1, 10**9, errors)
     per_page = read_whole_number("per_page", 20, 1, 100, errors)
@@ -94,6 +95,74 @@ def read_list_query(filter_names):
     if errors:
         raise ApiError(422, "Some query parameters are invalid.", errors)
     return page, per_page, filters
+
+
+LOG_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+MAX_MS = 10**9  # a bound for min_ms, so that no text reads as infinity (1e999)
+
+
+def read_log_query():
+    """(page, per_page, filters) of GET /logs, each filter checked and converted, or 422."""
+    errors = unknown_parameters("page", "per_page", "route", "method", "status", "since", "until", "min_ms")
+    page = read_whole_number("page", 1, 1, 10**9, errors)
+    per_page = read_whole_number("per_page", 20, 1, 100, errors)
+    query, filters = request.query, {}
+    if "route" in query:  # compared whole (route = ?), so any text is harmless
+        filters["route"] = query.getunicode("route", "").strip()
+    if "method" in query:
+        filters["method"] = query.getunicode("method", "").strip()
+        if filters["method"] not in LOG_METHODS:
+            errors["method"] = "must be one of " + ", ".join(LOG_METHODS)
+    if "status" in query:
+        filters["status"] = read_whole_number("status", 0, 100, 599, errors)
+    for name in ("since", "until"):
+        if name in query:
+            filters[name] = read_time(name, errors)
+    if "min_ms" in query:
+        filters["min_ms"] = read_milliseconds("min_ms", errors)
+    if errors:
+        raise ApiError(422, "Some query parameters are invalid.", errors)
+    return page, per_page, filters
+
+
+def read_minutes():
+    """The `minutes` of GET /logs/summary: 1 to 1440 (a day), 60 when not sent; or 422."""
+    errors = unknown_parameters("minutes")
+    minutes = read_whole_number("minutes", 60, 1, 1440, errors)
+    if errors:
+        raise ApiError(422, "Some query parameters are invalid.", errors)
+    return minutes
+
+
+def unknown_parameters(*known):
+    """{name: "unknown query parameter"} for each query parameter not in `known`."""
+    return {name: "unknown query parameter" for name in request.query if name not in known}
+
+
+def read_time(name, errors):
+    """An ISO 8601 time with its UTC offset, as Unix seconds; problems go into `errors`."""
+    text = request.query.get(name)
+    try:  # Python 3.11 reads "2026-12-01T20:00:00Z" and "2026-12-01T17:00:00.5-03:00" alike
+        moment = datetime.fromisoformat(text) if len(text) <= 40 else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:  # without an offset the time would be ambiguous
+        errors[name] = "must be an ISO 8601 time with its offset, like 2026-12-01T20:00:00Z"
+        return None
+    return moment.timestamp()
+
+
+def read_milliseconds(name, errors):
+    """A number of milliseconds from 0 to MAX_MS (1.5 and 1e3 too); problems go into `errors`."""
+    text = request.query.get(name)
+    try:
+        value = float(text) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= MAX_MS:  # NaN fails every comparison
+        errors[name] = f"must be a number of milliseconds from 0 to {MAX_MS}"
+        return None
+    return value
 
 
 def read_whole_number(name, default, lowest, highest, errors):

@@ -26,11 +26,13 @@ def main(argv=sys.argv[1:]):
     # INFO, so that waitress says where it listens; Python shows only warnings by default.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # waitress stops on Ctrl-C, and on SIGTERM (systemd, run.sh) once it is an exception too;
-    # then the cache writes the hit counts of the last second before the process ends.
+    # then the cache writes the hit counts of the last second, and the request log its last rows,
+    # before the process ends.
     signal.signal(signal.SIGTERM, stop)
     waitress.serve(app, host=host, port=config["staff_api.port"], ident="staff_api",
                    max_request_body_size=WAITRESS_BODY_LIMIT)
     app.config["staff_api.cep_cache"].close()
+    app.close()
     return 0
 
 

@@ -2,14 +2,14 @@
 import os
 from pathlib import Path
 
-from bottle import Bottle, request, response
+from bottle import request, response
 
-from . import employees, explorer
+from . import dashboard, employees, explorer, request_log
 from .auth import require_token
 from .cep_cache import CepCache
 from .cep_client import CepApiClient
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, read_json_object, read_list_query,
-                       reject_undecodable_path, render_error, send_json)
+                       read_log_query, read_minutes, reject_undecodable_path, render_error, send_json)
 from .models import Employee, close_connection, init_db, open_connection
 from .validation import clean_employee, format_cep, normalize_cep
 
@@ -28,18 +28,22 @@ def config_from_env(environ=os.environ):
         "staff_api.cep_negative_ttl": float(environ.get("STAFF_CEP_NEGATIVE_TTL", "300")),
         "staff_api.token": environ.get("STAFF_API_TOKEN", ""),  # empty: all open (README: Security)
         "staff_api.allow_open": environ.get("STAFF_API_ALLOW_OPEN", "") == "1",
+        "staff_api.log": environ.get("STAFF_API_LOG", "on").lower() != "off",  # the request log (request_log.py)
+        "staff_api.log_retention_days": float(environ.get("STAFF_API_LOG_RETENTION_DAYS", "7")),
+        "staff_api.log_max_rows": int(environ.get("STAFF_API_LOG_MAX_ROWS", "100000")),
     }
 
 
 def create_app(config=None, cep_session=None):
     """Build the app from the environment and `config`; deploy/pythonanywhere passes a `cep_session`."""
-    app = Bottle()
+    app = request_log.LoggedBottle()  # a Bottle app that logs each request it answers
     settings = app.config
     settings.update({**config_from_env(), **(config or {})})
     init_db(settings["staff_api.db_path"])
     client = CepApiClient(settings["staff_api.cep_api_url"], settings["staff_api.cep_timeout"], cep_session)
     settings["staff_api.cep_cache"] = CepCache(client, settings["staff_api.cep_cache_ttl"],
                                                settings["staff_api.cep_negative_ttl"])
+    settings["staff_api.request_log"] = request_log.start(settings)  # app.close() stops it
     app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
     app.add_hook("before_request", open_connection)
     app.add_hook("after_request", close_connection)
@@ -47,6 +51,8 @@ def create_app(config=None, cep_session=None):
     app.install(answer_domain_errors)
     app.install(require_token)
     app.default_error_handler = render_error  # JSON errors, never Bottle's HTML page
+    app.get("/", callback=dashboard.page)
+    app.get("/static/<name>", callback=dashboard.static)  # the dashboard's own files, like /docs/static
     app.get("/health", callback=health)
     app.get("/openapi.json", callback=explorer.document)
     app.get("/docs", callback=explorer.page)
@@ -62,6 +68,8 @@ def create_app(config=None, cep_session=None):
     app.get("/cep-cache", callback=list_cache)
     app.delete("/cep-cache", callback=evict)
     app.delete("/cep-cache/<cep>", callback=evict)
+    app.get("/logs", callback=list_logs)
+    app.get("/logs/summary", callback=summarize_logs)
     return app
 
 
@@ -131,6 +139,17 @@ def evict(cep=None):
     cep_cache().evict(path_cep(cep) if cep else None)
     response.status = 204
     return b""
+
+
+def list_logs():
+    """A page of the request log, newest first, filtered by route, method, status, time, ms."""
+    page, per_page, filters = read_log_query()
+    return send_json(request_log.find_page(page, per_page, filters))
+
+
+def summarize_logs():
+    """Per route and per minute figures of the request log's last `minutes` minutes, cache and CEP API wait."""
+    return send_json(request_log.summarize(read_minutes()))
 
 
 def valid_employee(data, partial):

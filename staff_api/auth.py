@@ -10,8 +10,9 @@ from bottle import request
 from .jsonhttp import ApiError
 
 # What anyone may read: whether the service is up, and how to use it.
-OPEN_PATHS = ("/health", "/docs", "/openapi.json")
-OPEN_PREFIXES = ("/docs/static/",)  # Swagger UI's own files
+# The dashboard's page and files are open too: the page asks for the token, then sends it.
+OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/")
+OPEN_PREFIXES = ("/docs/static/", "/static/")  # Swagger UI's files, the dashboard's
 
 
 def require_token(callback):

@@ -18,6 +18,9 @@ IBGE_PATTERN = re.compile("([0-9]{7})?")  # the IBGE code is optional: "" or 7 d
 NOT_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 MAX_BODY_BYTES = 64 * 1024  # a record is a few hundred bytes: a bigger answer is not the CEP API's
 HEALTH_PROBE_INTERVAL = 5.0  # seconds during which /health reuses the last probe's answer
+# Milliseconds each thread has waited on the CEP API since reset_wait(), for the request log:
+# a waitress thread serves one request at a time, so its wait is its current request's.
+_wait = threading.local()
 
 
 class CepServiceUnavailable(Exception):
@@ -84,6 +87,14 @@ class CepApiClient:
             return False
 
     def _get(self, path, etag=""):
+        """One GET to the CEP API within the deadline, its time counted in this thread's wait."""
+        started = time.perf_counter()
+        try:
+            return self._get_within_deadline(path, etag)
+        finally:
+            _wait.ms = (waited_ms() or 0.0) + (time.perf_counter() - started) * 1000
+
+    def _get_within_deadline(self, path, etag):
         """One GET to the CEP API within the deadline: (response, body bytes), or CepServiceUnavailable."""
         # requests leaves out a header whose value is None: no ETag, no If-None-Match. `identity`:
         # the body is read as it comes, so a compressed one could not be checked for size.
@@ -103,6 +114,16 @@ class CepApiClient:
         if len(body) > MAX_BODY_BYTES:
             raise CepServiceUnavailable(f"The CEP API answered more than {MAX_BODY_BYTES // 1024} KiB")
         return response, body
+
+
+def reset_wait():
+    """Start counting this thread's wait on the CEP API afresh (request_log.py: a request begins)."""
+    _wait.ms = None
+
+
+def waited_ms():
+    """Milliseconds this thread waited on the CEP API since reset_wait(); None if it made no call."""
+    return getattr(_wait, "ms", None)
 
 
 def json_or_none(body):

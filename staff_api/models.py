@@ -18,9 +18,10 @@ WRITE_LOCK = threading.Lock()  # see writing()
 ADDRESS_FIELDS = ("logradouro", "bairro", "localidade", "uf", "ibge")  # copied from the CEP API's record
 
 
-def iso_utc(timestamp=None):
-    """A Unix time (default: now) as the API writes times: ISO 8601, UTC, whole seconds, 'Z'."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+def iso_utc(timestamp=None, milliseconds=False):
+    """A Unix time (default: now) as the API writes times: ISO 8601, UTC, 'Z' (whole seconds, or ...00.123Z)."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
+    return text + (f".{int(timestamp % 1 * 1000):03d}Z" if milliseconds else "Z")
 
 
 class BaseModel(Model):
@@ -72,6 +73,31 @@ class CepCacheEntry(BaseModel):
                 "expires_at": iso_utc(self.expires_at), "hits": self.hits + unwritten_hits}
 
 
+class RequestLog(BaseModel):
+    """One answered request (request_log.py writes the rows, in batches, from a thread of its own)."""
+
+    time = FloatField()  # Unix time the request came in; shown as ISO text (indexed: see Meta)
+    method = CharField()
+    route = CharField()  # the route's pattern (/employees/<employee_id>), never the path
+    status = IntegerField()
+    ms = FloatField()  # from before routing until the body was produced
+    bytes = IntegerField()  # size of the body sent
+    cache = CharField(default="")  # X-Cep-Cache: hit, miss, revalidated, stale; "" when no CEP was resolved
+    cep_ms = FloatField(null=True)  # time spent waiting on the CEP API; None when it was not called
+
+    class Meta:
+        # A covering index: GET /logs/summary reads the last hour's rows in time order from the
+        # index alone, never from the table (100k rows: ~40-75 ms less here). It also serves the time
+        # filters of GET /logs and the pruning, as an index on time alone did.
+        indexes = ((("time", "method", "route", "status", "ms", "cache", "cep_ms"), False),)
+
+    def to_dict(self):
+        """The row as GET /logs lists it."""
+        return {"time": iso_utc(self.time, milliseconds=True), "method": self.method, "route": self.route,
+                "status": self.status, "ms": round(self.ms, 3), "bytes": self.bytes, "cache": self.cache,
+                "cep_ms": None if self.cep_ms is None else round(self.cep_ms, 3)}
+
+
 def init_db(path):
     """Point the models at `path`, with the pragmas every connection gets, and create the tables."""
     create_private(Path(path))
@@ -90,7 +116,7 @@ def init_db(path):
             timeout=10,  # wait up to 10 s for a free pooled connection
         )
     with db.connection_context():
-        db.create_tables([Employee, CepCacheEntry])
+        db.create_tables([Employee, CepCacheEntry, RequestLog])
 
 
 def create_private(path):

@@ -42,10 +42,12 @@ def cep_db_path(seeded_cep_db, tmp_path):
 
 @pytest.fixture
 def cep_app(cep_db_path):
-    """A fresh CEP API app over a seeded database."""
+    """A fresh CEP API app over a seeded database; closed when the test ends (see make_staff_app)."""
     from cep_api.app import create_app
 
-    return create_app({"cep_api.db_path": str(cep_db_path)})
+    app = create_app({"cep_api.db_path": str(cep_db_path)})
+    yield app
+    app.close()
 
 
 class QuickStopServer(StopableWSGIServer):
@@ -182,8 +184,8 @@ def staff_db_path(tmp_path):
 def make_staff_app(staff_db_path):
     """make_staff_app(cep_api_url, **settings) -> a staff app over this test's staff database.
 
-    Each app's CEP cache is closed when the test ends, so that its background hit writer has
-    written its last hits into this test's database, and not into the next test's.
+    Each app's CEP cache and request log are closed when the test ends, so that their background
+    writers have written their last hits and rows into this test's database, not the next test's.
     """
     from staff_api.app import create_app
 
@@ -200,6 +202,7 @@ def make_staff_app(staff_db_path):
     yield make
     for app in apps:
         app.config["staff_api.cep_cache"].close()
+        app.close()  # the request log's writer
 
 
 def count_rows(db_path, table):

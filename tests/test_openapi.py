@@ -23,7 +23,7 @@ from conftest import REPO_ROOT
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # Swagger UI's own files: part of the /docs page, not of the API, so left out of the documents.
-UNDOCUMENTED_RULES = {"/docs/static/<name>"}
+UNDOCUMENTED_RULES = {"/docs/static/<name>", "/", "/static/<name>"}  # pages and their files, not API
 
 
 def document_file(package):
@@ -52,8 +52,9 @@ def service(request, cep_app, make_staff_app):
 
 def routes_of(app):
     """(METHOD, path) of every route of a Bottle app, written the OpenAPI way: <cep> -> {cep}."""
+    # OPTIONS routes are CORS preflights (cep_api/cors.py): the browser's business, not the API's.
     return {(route.method, re.sub(r"<(\w+)(:[^>]*)?>", r"{\1}", route.rule))
-            for route in app.routes if route.rule not in UNDOCUMENTED_RULES}
+            for route in app.routes if route.rule not in UNDOCUMENTED_RULES and route.method != "OPTIONS"}
 
 
 def operations_of(document):

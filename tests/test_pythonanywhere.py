@@ -59,8 +59,10 @@ def pasted_application(service_env, tmp_path):
     """
     application = runpy.run_path(str(paste_wsgi_file(tmp_path)))["application"]
     yield application
-    # Stop the staff API's cache thread: it must not write into the next test's database.
+    # Stop the staff API's cache thread and both request logs: they must not write into the next test's database.
     application.mounts["/staff"].config["staff_api.cep_cache"].close()
+    application.mounts["/staff"].close()
+    application.mounts["/cep"].close()
 
 
 @pytest.fixture
@@ -224,10 +226,13 @@ def test_wsgi_adapter_carries_bodies_queries_and_encoded_paths(cep_app):
 def test_service_wsgi_files_serve_each_service_as_its_own_web_app(service_env, monkeypatch, serve, staff_db_path,
                                                                   request):
     """The layout of two web apps (a paid account): each service's wsgi.py, each its own worker."""
-    cep = serve(runpy.run_path(str(REPO_ROOT / "cep_api" / "wsgi.py"))["application"], threads=1)
+    cep_app = runpy.run_path(str(REPO_ROOT / "cep_api" / "wsgi.py"))["application"]
+    request.addfinalizer(cep_app.close)  # its request log's writer stops with the test
+    cep = serve(cep_app, threads=1)
     monkeypatch.setenv("CEP_API_URL", cep.url)
     staff_app = runpy.run_path(str(REPO_ROOT / "staff_api" / "wsgi.py"))["application"]
     request.addfinalizer(staff_app.config["staff_api.cep_cache"].close)  # its cache thread stops with the test
+    request.addfinalizer(staff_app.close)  # and its request log's writer
     staff = serve(staff_app, threads=1)
 
     created = requests.post(f"{staff.url}/employees", json=ANA, timeout=5)

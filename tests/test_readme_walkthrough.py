@@ -2,8 +2,8 @@
 
 A command block follows a `<!-- walkthrough -->` line (invisible on a rendered page); the fenced
 block right after it is the output a reader should see. Only what cannot repeat is let go: the
-`Date` header and the times inside employee and cache records. Everything else, status lines,
-headers, bodies, must be exactly as printed.
+`Date` header, the times inside employee, cache and log records, and durations in milliseconds
+(fields named `..._ms`). Everything else, status lines, headers, bodies, must be exactly as printed.
 """
 import json
 import re
@@ -14,8 +14,8 @@ import pytest
 from conftest import REPO_ROOT
 
 STEP = re.compile(r"<!-- walkthrough -->\n```sh\n(?P<command>.*?)```\n```(?P<kind>\w+)\n(?P<output>.*?)```", re.S)
-TIME_FIELDS = {"created_at", "updated_at", "fetched_at", "expires_at"}
-ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+TIME_FIELDS = {"created_at", "updated_at", "fetched_at", "expires_at", "time", "minute"}
+ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 def walkthrough_steps(readme_text):
@@ -28,7 +28,11 @@ def without_times(data):
     if isinstance(data, dict):
         for name in TIME_FIELDS & set(data):
             assert ISO_TIME.match(data[name]), f"{name} is not an ISO time: {data[name]!r}"
-        return {name: "<time>" if name in TIME_FIELDS else without_times(value) for name, value in data.items()}
+        for name in data:
+            if name.endswith("_ms") and data[name] is not None:
+                assert isinstance(data[name], (int, float)) and data[name] >= 0, f"{name}: {data[name]!r}"
+        return {name: "<time>" if name in TIME_FIELDS else "<ms>" if name.endswith("_ms") and data[name] is not None
+                else without_times(value) for name, value in data.items()}
     if isinstance(data, list):
         return [without_times(item) for item in data]
     return data

@@ -82,9 +82,11 @@ def cep_url(seeded_cep_db, tmp_path_factory):
 
     path = tmp_path_factory.mktemp("schemathesis") / "cep.sqlite3"
     shutil.copy(seeded_cep_db, path)
-    server = LoopbackServer(create_app({"cep_api.db_path": str(path), "cep_api.token": TOKEN}))
+    app = create_app({"cep_api.db_path": str(path), "cep_api.token": TOKEN})
+    server = LoopbackServer(app)
     yield server.url
     server.stop()
+    app.close()  # its request log's writer must not outlive the module
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,7 @@ def staff_url(cep_url, tmp_path_factory):
     yield server.url
     server.stop()
     app.config["staff_api.cep_cache"].close()  # its cache thread must not outlive the module
+    app.close()  # nor its request log's writer
 
 
 @staff_schema.parametrize()

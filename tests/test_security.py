@@ -81,12 +81,14 @@ def guarded_staff(cep_server, make_staff_app):
 
 def sample_path(rule):
     """A concrete path for a route rule: /employees/<employee_id> -> /employees/1."""
+    if rule == "/static/<name>":
+        return "/static/dashboard.css"
     return (rule.replace("<employee_id>", "1").replace("<cep>", "01001000")
             .replace("<name>", "swagger-ui.css"))
 
 
 OPEN_STAFF_ROUTES = {("GET", "/health"), ("GET", "/docs"), ("GET", "/openapi.json"),
-                     ("GET", "/docs/static/<name>")}
+                     ("GET", "/docs/static/<name>"), ("GET", "/"), ("GET", "/static/<name>")}
 
 
 def test_every_staff_route_but_the_open_ones_needs_the_token(guarded_staff, staff_db_path):

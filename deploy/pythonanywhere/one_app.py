@@ -39,7 +39,9 @@ def create_app():
     cep_app = create_cep_app()
     session = requests.Session()
     session.mount(IN_PROCESS_CEP_URL + "/", WSGIAdapter(cep_app))
-    staff_app = create_staff_app({"staff_api.cep_api_url": IN_PROCESS_CEP_URL}, cep_session=session)
+    # The dashboard (/staff/) reads the CEP API's logs in the browser: same origin, under /cep.
+    staff_app = create_staff_app({"staff_api.cep_api_url": IN_PROCESS_CEP_URL,
+                                  "staff_api.cep_api_logs_url": "../cep/logs/summary"}, cep_session=session)
     return PrefixDispatcher({"/cep": cep_app, "/staff": staff_app})
 
 
