@@ -110,6 +110,15 @@ def writing():
         yield
 
 
+@contextmanager
+def writing_in_background():
+    """writing() for a thread that serves no request (the request log's, the cache's): it takes
+    its own connection, under the write lock too, because init_db (a test building another app)
+    closes every connection, and does so only while it holds that lock."""
+    with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
+        yield
+
+
 def open_connection():
     """Before each request: take a connection from the pool (the one of this thread, if open)."""
     db.connect(reuse_if_open=True)

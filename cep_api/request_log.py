@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from bottle import Bottle
 from peewee import DatabaseError
 
-from .models import WRITE_LOCK, RequestLog, db, iso_utc
+from .models import RequestLog, db, iso_utc, writing_in_background
 
 # Small, frequent batches: the writer holds the GIL while it drains the queue and binds a batch's
 # values, and the request threads wait meanwhile. Measured with 1,500 rows/s queued: a thread
@@ -134,18 +134,15 @@ class RequestLogger:
     def _write(self, rows, prune=False):
         """Insert `rows` in one transaction (and prune); on failure they are lost, with a warning."""
         try:
-            # The connection is taken under the write lock too, as the cache's housekeeper does:
-            # init_db (a test building another app) closes connections only under that lock.
-            with WRITE_LOCK:
+            with writing_in_background():
                 if db.database != self.db_path:  # another app now uses `db` (tests): stop writing
                     self._closing.set()
                     return
-                with db.connection_context(), db.atomic("IMMEDIATE"):
-                    if rows:  # see INSERT
-                        db.execute_sql(INSERT + ", ".join([ROW_PLACEHOLDERS] * len(rows)),
-                                       [value for row in rows for value in row])
-                    if prune:
-                        self._prune()
+                if rows:  # see INSERT
+                    db.execute_sql(INSERT + ", ".join([ROW_PLACEHOLDERS] * len(rows)),
+                                   [value for row in rows for value in row])
+                if prune:
+                    self._prune()
         except DatabaseError as error:  # e.g. another process held the database > 5 s
             log.warning("request log: %d rows not written: %s", len(rows), error)
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 from peewee import OperationalError
 
 from .cep_client import CepServiceUnavailable
-from .models import WRITE_LOCK, CepCacheEntry, db, writing
+from .models import CepCacheEntry, writing, writing_in_background
 from .validation import format_cep
 
 HOUSEKEEPING_INTERVAL = 1.0  # seconds between two writes of the counted hits
@@ -129,9 +129,7 @@ class CepCache:
             with self._lock:
                 unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
             try:
-                # One write transaction per round, its connection taken under the write lock too:
-                # init_db (a test building another app) closes connections only under that lock.
-                with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
+                with writing_in_background():  # one write transaction per round
                     self._write_hits(unwritten)
                     if rounds % PRUNE_EVERY == 0:
                         self._prune()
