@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bottle import request, response
 
-from . import ceps, cors, explorer, request_log
+from . import ceps, cors, explorer, log_summary, request_log
 from .answers import AnswerMemo, etag_for
 from .auth import require_token_for_writes
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
@@ -131,7 +131,7 @@ def list_logs():
 
 def summarize_logs():
     """GET /logs/summary: per route and per minute figures of the last `minutes` minutes."""
-    return send_json(request_log.summarize(read_minutes()))
+    return send_json(log_summary.summarize(read_minutes()))
 
 
 def memo():

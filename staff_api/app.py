@@ -4,7 +4,7 @@ from pathlib import Path
 
 from bottle import request, response
 
-from . import dashboard, employees, explorer, request_log
+from . import dashboard, employees, explorer, log_summary, request_log
 from .auth import require_token
 from .cep_cache import CepCache
 from .cep_client import CepApiClient
@@ -149,7 +149,7 @@ def list_logs():
 
 def summarize_logs():
     """Per route and per minute figures of the request log's last `minutes` minutes, cache and CEP API wait."""
-    return send_json(request_log.summarize(read_minutes()))
+    return send_json(log_summary.summarize(read_minutes()))
 
 
 def valid_employee(data, partial):

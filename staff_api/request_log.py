@@ -11,21 +11,20 @@ Requests to /logs are logged too: a dashboard polling every few seconds adds a f
 Rows are written off the request path: a request only puts its row in a queue; one writer thread
 per app takes what is queued every FLUSH_INTERVAL and commits it, BATCH_ROWS rows per transaction.
 A crash loses the rows of the last FLUSH_INTERVAL at most; a stop (SIGTERM, app.close()) loses none.
-The same thread deletes rows past the retention (days, and a row count) about once a minute.
-GET /logs and GET /logs/summary read the table (find_page and summarize below).
+The same thread rolls up each minute once it is over (log_summary.py: what keeps GET /logs/summary
+fast) and deletes rows past the retention (days, and a row count) about once a minute.
+GET /logs reads the table (find_page below).
 """
 import logging
 import queue
-import statistics
 import threading
 import time
-from collections import Counter, defaultdict
 
 from bottle import Bottle
-from peewee import DatabaseError
+from peewee import DatabaseError, fn
 
-from . import cep_client
-from .models import RequestLog, db, iso_utc, writing_in_background
+from . import cep_client, log_summary
+from .models import LogMinute, RequestLog, db, writing_in_background
 
 # Small, frequent batches: the writer holds the GIL while it drains the queue and binds a batch's
 # values, and the request threads wait meanwhile. Measured with 1,500 rows/s queued: a thread
@@ -33,10 +32,10 @@ from .models import RequestLog, db, iso_utc, writing_in_background
 FLUSH_INTERVAL = 0.1  # seconds between two writes of the queued rows
 BATCH_ROWS = 100  # rows per write transaction: each one short, so other writers wait little
 PRUNE_INTERVAL = 60.0  # seconds between two prunings of old rows
+ROLLUP_INTERVAL = 15.0  # seconds between two looks for minutes to roll up (log_summary.roll_up)
 NO_ROUTE = "(none)"  # the route of a request no route matched
 COLUMNS = (RequestLog.time, RequestLog.method, RequestLog.route, RequestLog.status, RequestLog.ms,
            RequestLog.bytes, RequestLog.cache, RequestLog.cep_ms)  # the order of a queued row
-CACHE_HITS = ("hit", "revalidated", "stale")  # answered from the cache, as CepCache.hits counts them
 
 # A batch is one INSERT of many rows, written by hand: peewee's insert_many() spends tens of
 # milliseconds of Python per 500 rows, and executemany() lets go of the GIL and asks for it back
@@ -124,8 +123,9 @@ class RequestLogger:
         self._writer.join()
 
     def _write_until_closed(self):
-        """The writer thread: write what is queued every FLUSH_INTERVAL, prune about once a minute."""
-        pruned_at, closing = time.monotonic(), False
+        """The writer thread: write what is queued every FLUSH_INTERVAL; roll up and prune now and then."""
+        roll_up_at = pruned_at = time.monotonic()  # roll up at once: minutes may be left from a last run
+        closing = False
         while not closing:
             closing = self._closing.wait(FLUSH_INTERVAL)  # and once more when closed
             rows = []
@@ -133,24 +133,28 @@ class RequestLogger:
                 rows.append(self._rows.get())
             for first in range(0, len(rows), BATCH_ROWS):
                 self._write(rows[first:first + BATCH_ROWS])
+            if closing or time.monotonic() >= roll_up_at:
+                behind = self._write([], lambda: log_summary.roll_up(time.time()))
+                roll_up_at = time.monotonic() + (0 if behind else ROLLUP_INTERVAL)  # catching up: go on
             if closing or time.monotonic() - pruned_at >= PRUNE_INTERVAL:
-                self._write([], prune=True)
+                self._write([], self._prune)
                 pruned_at = time.monotonic()
 
-    def _write(self, rows, prune=False):
-        """Insert `rows` in one transaction (and prune); on failure they are lost, with a warning."""
+    def _write(self, rows, then=None):
+        """Insert `rows` and run `then` in one transaction, giving back what `then` returns. On
+        failure the rows are lost, with a warning."""
         try:
             with writing_in_background():
                 if db.database != self.db_path:  # another app now uses `db` (tests): stop writing
                     self._closing.set()
-                    return
+                    return None
                 if rows:  # see INSERT
                     db.execute_sql(INSERT + ", ".join([ROW_PLACEHOLDERS] * len(rows)),
                                    [value for row in rows for value in row])
-                if prune:
-                    self._prune()
+                return then() if then else None
         except DatabaseError as error:  # e.g. another process held the database > 5 s
             log.warning("request log: %d rows not written: %s", len(rows), error)
+            return None
 
     def _prune(self):
         """Delete the rows older than the retention, then the oldest beyond max_rows."""
@@ -161,6 +165,10 @@ class RequestLogger:
                       .scalar())
         if last_extra is not None:
             RequestLog.delete().where(RequestLog.id <= last_extra).execute()
+        # The roll-ups go with the rows they were made of (the oldest minute's may outlive a few).
+        oldest = RequestLog.select(fn.MIN(RequestLog.time)).scalar()
+        rolled_up = LogMinute.delete()
+        (rolled_up if oldest is None else rolled_up.where(LogMinute.minute < oldest // 60)).execute()
 
 
 def find_page(page, per_page, filters):
@@ -181,56 +189,3 @@ def find_page(page, per_page, filters):
     rows = query.order_by(RequestLog.time.desc(), RequestLog.id.desc()).paginate(page, per_page)
     return {"items": [row.to_dict() for row in rows], "page": page, "per_page": per_page, "total": query.count()}
 
-
-def summarize(minutes):
-    """GET /logs/summary: figures per route and per minute over the last `minutes` minutes."""
-    query = (RequestLog
-             .select(RequestLog.time, RequestLog.method, RequestLog.route, RequestLog.status, RequestLog.ms,
-                     RequestLog.cache, RequestLog.cep_ms)
-             .where(RequestLog.time >= time.time() - minutes * 60))
-    # Read through the raw cursor: peewee converting each value would make 100k rows 3x slower.
-    rows = db.execute(query).fetchall()
-    by_route, by_minute = defaultdict(list), defaultdict(list)
-    for row in rows:  # (time, method, route, status, ms, cache, cep_ms)
-        by_route[row[1], row[2]].append(row)
-        by_minute[int(row[0] // 60)].append(row)
-    routes = []
-    for (method, route), group in sorted(by_route.items()):
-        ms = [row[4] for row in group]
-        p50, p95, p99 = percentiles(ms, 50, 95, 99)
-        routes.append({"method": method, "route": route, "count": len(group), "errors": errors_in(group),
-                       "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "max_ms": round(max(ms), 3)})
-    series = []
-    for minute, group in sorted(by_minute.items()):  # oldest first
-        p50, p95 = percentiles([row[4] for row in group], 50, 95)
-        classes = Counter([row[3] // 100 for row in group])  # a list: counted faster than a generator
-        hits, misses = cache_outcomes(group)
-        series.append({"minute": iso_utc(minute * 60), "count": len(group), "p50_ms": p50, "p95_ms": p95,
-                       "errors": errors_in(group), **{f"{n}xx": classes[n] for n in (2, 3, 4, 5)},
-                       "hits": hits, "misses": misses})
-    hits, misses = sum(entry["hits"] for entry in series), sum(entry["misses"] for entry in series)
-    waits = [row[6] for row in rows if row[6] is not None]
-    wait_p50, wait_p95 = percentiles(waits, 50, 95)
-    return {"minutes": minutes, "routes": routes, "series": series,
-            "cache": {"hits": hits, "misses": misses,
-                      "hit_ratio": round(hits / (hits + misses), 3) if hits + misses else None},
-            "cep_api_wait": {"count": len(waits), "p50_ms": wait_p50, "p95_ms": wait_p95}}
-
-
-def cache_outcomes(rows):
-    """(hits, misses) of the CEP cache among `rows`: a hit answered from the cache, a miss fetched."""
-    outcomes = Counter([row[5] for row in rows])
-    return sum(outcomes[outcome] for outcome in CACHE_HITS), outcomes["miss"]
-
-
-def errors_in(rows):
-    """How many rows are errors: status 500 or more, the server's fault (a 4xx is the client's)."""
-    return len([row for row in rows if row[3] >= 500])
-
-
-def percentiles(values, *wanted):
-    """The `wanted` percentiles of `values`, as statistics.quantiles(method="inclusive") cuts them."""
-    if len(values) < 2:  # quantiles() needs two values; a single value is each of its own percentiles
-        return [round(values[0], 3) if values else None for _ in wanted]
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return [round(cuts[p - 1], 3) for p in wanted]  # rounded to the microsecond

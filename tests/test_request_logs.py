@@ -222,6 +222,85 @@ def test_staff_summary_of_an_empty_window_has_no_ratio_and_no_wait(make_staff_ap
                        "cep_api_wait": {"count": 0, "p50_ms": None, "p95_ms": None}}
 
 
+def roll_up_everything(service):
+    """Roll up every settled minute of `service`'s request log, as its writer thread does."""
+    import importlib
+
+    log_summary = importlib.import_module(f"{service}.log_summary")
+    models = importlib.import_module(f"{service}.models")
+    more = True
+    while more:
+        with models.writing_in_background():
+            more = log_summary.roll_up(time.time())
+
+
+def staff_rows(now):
+    """Log rows of the staff API over the last 12 minutes and this one, every cache outcome among them."""
+    outcomes = [("miss", 12.0), ("hit", None), ("revalidated", 3.5), ("stale", 2000.0), ("", None)]
+    return [{"time": now - 720 + i * 2.9, "method": ("GET", "POST")[i % 5 == 0],
+             "route": ("/addresses/<cep>", "/employees")[i % 5 == 0], "status": (200, 201, 304, 422, 503)[i % 7 % 5],
+             "ms": 0.25 + (i * 53 % 97) / 9, "bytes": 10, "cache": outcomes[i % 5][0], "cep_ms": outcomes[i % 5][1]}
+            for i in range(250)]
+
+
+def test_a_summary_of_rolled_up_minutes_is_the_summary_of_their_rows(make_staff_app, staff_db_path):
+    from staff_api.models import RequestLog
+
+    client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
+    insert_rows(RequestLog, staff_rows(time.time()))
+    from_rows = client.get("/logs/summary", {"minutes": "15"}).json
+    roll_up_everything("staff_api")
+    rolled_up = count_rows(staff_db_path, "log_minute")
+    assert 10 <= rolled_up <= 2 * 12  # two routes a minute, the minutes over for 30 s and more
+    assert client.get("/logs/summary", {"minutes": "15"}).json == from_rows  # the last minutes still from rows
+    conn = sqlite3.connect(staff_db_path)
+    with conn:  # the summary reads the roll-ups: without the rows they were made of, it is the same
+        conn.execute("DELETE FROM request_log WHERE time < (SELECT max(minute) + 1 FROM log_minute) * 60")
+    conn.close()
+    assert count_rows(staff_db_path, "request_log") < 100
+    assert sum(route["count"] for route in from_rows["routes"]) == 250
+    roll_up_everything("staff_api")  # nothing new: nothing rolled up twice
+    assert count_rows(staff_db_path, "log_minute") == rolled_up
+
+
+def test_the_cep_api_summary_is_the_same_rolled_up_or_not(make_cep_app, cep_db_path):
+    from cep_api.models import RequestLog
+
+    client = TestApp(make_cep_app(log=False))
+    now = time.time()
+    insert_rows(RequestLog, [{"time": now - 400 + i * 1.7, "method": "GET", "route": ("/ceps/<cep>", "/ceps")[i % 2],
+                              "status": (200, 304, 404, 500)[i % 4], "ms": (i * 31 % 89) / 7, "bytes": 10}
+                             for i in range(235)])
+    from_rows = client.get("/logs/summary", {"minutes": "10"}).json
+    roll_up_everything("cep_api")
+    assert count_rows(cep_db_path, "log_minute") >= 8
+    assert client.get("/logs/summary", {"minutes": "10"}).json == from_rows
+
+
+@pytest.mark.parametrize("settings, minutes_left", [
+    ({}, 2),  # rolled up when the app closed: the minutes of 6 and 3 minutes ago
+    ({"log_max_rows": 3}, 0),  # their rows were pruned: their roll-ups go too
+])
+def test_the_writer_rolls_up_settled_minutes_and_prunes_them_with_their_rows(make_cep_app, cep_db_path, settings,
+                                                                               minutes_left):
+    from cep_api.models import RequestLog
+
+    app = make_cep_app(**settings)
+    now = time.time()
+    insert_rows(RequestLog, [{"time": now - ago, "method": "GET", "route": "/health", "status": 200, "ms": 1.0,
+                              "bytes": 5} for ago in (360, 359, 180)])
+    client = TestApp(app)
+    for _ in range(3):
+        client.get("/health")
+    app.close()  # the last round rolls up, then prunes
+    conn = sqlite3.connect(cep_db_path)
+    try:
+        minutes = conn.execute("SELECT minute FROM log_minute").fetchall()
+    finally:
+        conn.close()
+    assert sorted(minutes) == [(int((now - ago) // 60),) for ago in (360, 180)][:minutes_left]
+
+
 @pytest.mark.parametrize("settings, kept", [
     ({"log_retention_days": 1.0}, 3),  # the two rows of three days ago go
     ({"log_max_rows": 2}, 2),  # the oldest rows go, the newest two stay
@@ -294,3 +373,20 @@ def test_log_rows_list_iso_times_to_the_millisecond(make_cep_app):
     client.app.close()  # written; the app still answers reads
     items = client.get("/logs").json["items"]
     assert ISO_MS.fullmatch(items[0]["time"]) and items[0]["route"] == "/health"
+
+
+@pytest.mark.parametrize("origin, headers, status, allowed", [
+    ("http://127.0.0.1:8002", {"Authorization": f"Bearer {TOKEN}"}, 200, True),
+    ("http://127.0.0.1:8002", {}, 401, True),  # an error too: the page must see the 401 to ask for the token
+    ("http://127.0.0.1:8002", {"Authorization": "Bearer wrong"}, 401, True),
+    ("http://evil.example", {"Authorization": f"Bearer {TOKEN}"}, 200, False),
+])
+def test_the_cep_api_lets_configured_origins_read_its_logs_errors_included(make_cep_app, origin, headers, status,
+                                                                          allowed):
+    client = TestApp(make_cep_app(token=TOKEN, log=False))
+    answer = client.get("/logs/summary", headers={"Origin": origin, **headers}, status=status)
+    assert answer.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+    assert answer.headers["Vary"] == "Origin" and answer.headers["X-Content-Type-Options"] == "nosniff"
+    preflight = client.options("/logs", headers={"Origin": origin, "Access-Control-Request-Method": "GET"}, status=204)
+    assert preflight.headers.get("Access-Control-Allow-Origin") == (origin if allowed else None)
+    assert "Access-Control-Allow-Origin" not in client.get("/ceps/01001000", headers={"Origin": origin}).headers

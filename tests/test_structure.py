@@ -14,10 +14,11 @@ SERVICES = ("cep_api", "staff_api")
 # Non-blank, non-comment lines of Python per service (docstrings count). The restructure (#8) set
 # 600; security and fault handling (#9: tokens, one deadline per outgoing call, checked upstream
 # answers, the cache's housekeeping) added about 250, and the request logs with GET /logs and
-# /logs/summary plus the dashboard's routes (#10) about 300 more. Each file stays under 250 lines
-# and holds one concern, so a reader can still take the service one file at a time. A new feature
-# that pushes past this should first look for what it can share or leave out.
-MAX_CODE_LINES = 1200
+# /logs/summary plus the dashboard's routes (#10) about 300 more, and the summary's per-minute
+# roll-ups (log_summary.py, what makes /logs/summary fast over 100k rows) about 90 more. Each file
+# stays under 250 lines and holds one concern, so a reader can still take the service one file at
+# a time. A new feature that pushes past this should first look for what it can share or leave out.
+MAX_CODE_LINES = 1300
 MAX_FILE_LINES = 250
 MAX_FACTORY_LINES = 40
 
