@@ -7,14 +7,14 @@ from pathlib import Path
 
 from bottle import request, response
 
-from . import ceps, cors, explorer, log_summary, request_log
+from . import ceps, cors, explorer, log_summary, request_log, viacep
 from .answers import AnswerMemo, etag_for
 from .auth import require_token_for_writes
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
-                       read_list_query, read_log_query, read_minutes, reject_undecodable_path, render_error,
-                       send_json)
+                       MAX_FILTER_LENGTH, read_list_query, read_log_query, read_minutes, reject_undecodable_path,
+                       render_error, send_json)
 from .models import Cep, close_connection, init_db, open_connection
-from .validation import normalize_cep
+from .validation import UF_RANGES, normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FOUND_CACHE_CONTROL = "public, max-age=3600"
 # Lists change with any write: a client may keep one but must revalidate it (ETag) first.
 LIST_CACHE_CONTROL = "no-cache"
+VIACEP_CONTENT_TYPE = "application/json; charset=utf-8"  # ViaCEP names the charset; clients may expect it
 
 
 def config_from_env(environ=os.environ):
@@ -71,6 +72,11 @@ def create_app(config=None):
     app.put("/ceps/<cep>", callback=replace_cep)
     app.patch("/ceps/<cep>", callback=update_cep)
     app.delete("/ceps/<cep>", callback=delete_cep)
+    # ViaCEP's paths, with and without the final slash: its clients write both.
+    app.get("/ws/<cep>/json/", callback=get_viacep)
+    app.get("/ws/<cep>/json", callback=get_viacep)
+    app.get("/ws/<uf>/<cidade>/<logradouro>/json/", callback=search_viacep)
+    app.get("/ws/<uf>/<cidade>/<logradouro>/json", callback=search_viacep)
     app.get("/logs", callback=list_logs)
     app.get("/logs/summary", callback=summarize_logs)
     app.route("/logs", "OPTIONS", cors.preflight)
@@ -123,6 +129,34 @@ def delete_cep(cep):
     return b""
 
 
+def get_viacep(cep):
+    """GET /ws/<cep>/json/: the record as ViaCEP answers it; a CEP with no record is 200 {"erro": "true"}."""
+    body, etag = viacep.answer(path_cep(cep), memo())
+    # "Not found" may change with the next write: a client must revalidate it.
+    cache_control = LIST_CACHE_CONTROL if (body, etag) == viacep.NOT_FOUND else FOUND_CACHE_CONTROL
+    return answer_with_etag(body, etag, cache_control, VIACEP_CONTENT_TYPE)
+
+
+def search_viacep(uf, cidade, logradouro):
+    """GET /ws/<uf>/<cidade>/<logradouro>/json/: ViaCEP's address search, 50 records at most, by CEP."""
+    body, etag = viacep.search(*search_terms(uf, cidade, logradouro))
+    return answer_with_etag(body, etag, LIST_CACHE_CONTROL, VIACEP_CONTENT_TYPE)
+
+
+def search_terms(uf, cidade, logradouro):
+    """The UF, town and street of an address search, or 400 naming each one at fault."""
+    errors = {}
+    uf = uf.strip().upper()
+    if uf not in UF_RANGES:
+        errors["uf"] = "must be one of the 27 UFs"
+    for name, text in (("cidade", cidade), ("logradouro", logradouro)):
+        if len(text.strip()) < 3 or len(text) > MAX_FILTER_LENGTH:  # ViaCEP asks for 3 at least
+            errors[name] = f"must have 3 to {MAX_FILTER_LENGTH} characters"
+    if errors:
+        raise ApiError(400, "Not an address search; write /ws/UF/town/street/json/.", errors)
+    return uf, cidade, logradouro
+
+
 def list_logs():
     """GET /logs: one page of the request log, newest first, filtered by route, method, status, time, ms."""
     page, per_page, filters = read_log_query()
@@ -157,14 +191,14 @@ def send_record(body, etag, status=200, headers=None):
     return body
 
 
-def answer_with_etag(body, etag, cache_control):
+def answer_with_etag(body, etag, cache_control, content_type="application/json"):
     """Send `body`, or an empty 304 when the client already holds this ETag."""
     response.set_header("ETag", etag)
     response.set_header("Cache-Control", cache_control)
     if etag_matches(request.headers.get("If-None-Match"), etag):
         response.status = 304
         return b""
-    response.content_type = "application/json"
+    response.content_type = content_type
     return body
 
 

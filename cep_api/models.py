@@ -9,7 +9,7 @@ from pathlib import Path
 from peewee import BlobField, CharField, CompositeKey, FloatField, IntegerField, Model
 from playhouse.pool import PooledSqliteDatabase
 
-from .validation import TEXT_FIELDS, format_cep
+from .validation import TEXT_FIELDS, format_cep, search_key
 
 # Deferred: the path is only known when create_app() gets its configuration.
 # A pool hands a connection back instead of closing the file, so taking one per request
@@ -36,6 +36,19 @@ class Cep(BaseModel):
     localidade = CharField(index=True)
     uf = CharField(max_length=2, index=True)
     ibge = CharField(default="")
+    # The ViaCEP address search (viacep.py) compares these, kept in step by save() and the seed.
+    town_key = CharField(default="")  # search_key(localidade)
+    street_key = CharField(default="")  # search_key(logradouro)
+
+    class Meta:
+        # The search picks one town of one UF, in CEP order: this index hands it the rows in that
+        # order, so 50 results need no sort even in a town of 50,000 CEPs.
+        indexes = ((("uf", "town_key", "cep"), False),)
+
+    def save(self, *args, **kwargs):
+        """Save the record, its search keys updated from its town and street."""
+        self.town_key, self.street_key = search_key(self.localidade), search_key(self.logradouro)
+        return super().save(*args, **kwargs)
 
     def to_dict(self):
         """The record as the API answers it, fields always in the same order (TEXT_FIELDS's)."""
@@ -99,7 +112,19 @@ def init_db(path):
             timeout=10,  # wait up to 10 s for a free pooled connection
         )
     with db.connection_context():
+        if "cep" in db.get_tables() and "town_key" not in [column.name for column in db.get_columns("cep")]:
+            add_search_keys()
         db.create_tables([Cep, RequestLog, LogMinute])
+
+
+def add_search_keys():
+    """A database made before the ViaCEP search (README: changelog) gets its two keys, filled once."""
+    with db.atomic("IMMEDIATE"):
+        for column in ("town_key", "street_key"):
+            db.execute_sql(f"ALTER TABLE cep ADD COLUMN {column} VARCHAR(255) NOT NULL DEFAULT ''")
+        rows = db.execute_sql("SELECT cep, localidade, logradouro FROM cep").fetchall()
+        db.cursor().executemany("UPDATE cep SET town_key = ?, street_key = ? WHERE cep = ?",
+                                [(search_key(town), search_key(street), cep) for cep, town, street in rows])
 
 
 def create_private(path):

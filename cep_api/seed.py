@@ -4,7 +4,7 @@ import gzip
 from pathlib import Path
 
 from .models import Cep, db
-from .validation import check_uf_range, clean_record, normalize_cep
+from .validation import check_uf_range, clean_record, normalize_cep, search_key
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "ceps_sample.csv"
 BATCH_SIZE = 500  # rows per INSERT: well under SQLite's limit on bound parameters
@@ -28,7 +28,9 @@ def read_rows(path):
             check_uf_range(errors, digits, fields.get("uf"))
             if errors:
                 raise SeedError(f"{path}, line {line_number}: {errors}")
-            yield {"cep": digits, **fields}
+            # insert_many() skips Cep.save(): the search keys are set here.
+            yield {"cep": digits, **fields, "town_key": search_key(fields["localidade"]),
+                   "street_key": search_key(fields["logradouro"])}
 
 
 def seed(path=SAMPLE_CSV):

@@ -92,6 +92,15 @@ def plain_text(value):
     return unicodedata.normalize("NFC", value.strip())
 
 
+def search_key(text):
+    """`text` as the ViaCEP address search compares it: no accents, no case, single spaces.
+
+    "São  Paulo" and "SAO PAULO" both give "sao paulo": NFKD splits "ã" into "a" and a combining
+    tilde, which is dropped; casefold() is lower() for every script ("ß" becomes "ss")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).casefold().split())
+
+
 def check_uf_range(errors, cep_digits, uf):
     """Add to `errors` a CEP outside its UF's Correios range.
 

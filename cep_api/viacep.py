@@ -1,0 +1,72 @@
+"""ViaCEP's routes over the same records, so code written for https://viacep.com.br works offline.
+
+GET /ws/<cep>/json/ answers what ViaCEP answers, field for field and in its order, and a CEP
+that has no record answers 200 {"erro": "true"}, as ViaCEP does. estado and regiao come from the
+UF (data/ufs.csv); ddd and siafi from the IBGE town code (data/municipios.csv); unidade and gia
+stay empty: no data here has them. GET /ws/<uf>/<town>/<street>/json/ is ViaCEP's address search.
+Bodies are indented by two spaces, as ViaCEP's are; found records are memoized like /ceps ones.
+"""
+import csv
+import json
+from pathlib import Path
+
+from peewee import fn
+
+from .answers import etag_for
+from .models import Cep
+from .validation import format_cep, search_key
+
+DATA = Path(__file__).parent / "data"
+MAX_RESULTS = 50  # ViaCEP's cap on an address search
+
+
+def read_table(name, key):
+    """{row[key]: row} of a CSV file in data/."""
+    with open(DATA / name, newline="", encoding="utf-8") as table:
+        return {row[key]: row for row in csv.DictReader(table)}
+
+
+STATES = read_table("ufs.csv", "uf")  # SP -> {"estado": "São Paulo", "regiao": "Sudeste"}
+TOWNS = read_table("municipios.csv", "ibge")  # 3550308 -> {"ddd": "11", "siafi": "7107"}
+
+
+def encode(value):
+    """(body, etag) of a ViaCEP answer: JSON indented as ViaCEP's, UTF-8."""
+    body = json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8")
+    return body, etag_for(body)
+
+
+NOT_FOUND = encode({"erro": "true"})  # ViaCEP's "no such CEP": a string, and status 200
+
+
+def to_viacep(record):
+    """A record as ViaCEP writes it."""
+    town = TOWNS.get(record.ibge, {})
+    return {"cep": format_cep(record.cep), "logradouro": record.logradouro, "complemento": record.complemento,
+            "unidade": "", "bairro": record.bairro, "localidade": record.localidade, "uf": record.uf,
+            "estado": STATES[record.uf]["estado"], "regiao": STATES[record.uf]["regiao"], "ibge": record.ibge,
+            "gia": "", "ddd": town.get("ddd", ""), "siafi": town.get("siafi", "")}
+
+
+def answer(digits, memo):
+    """(body, etag) of GET /ws/<cep>/json/: the record, or NOT_FOUND; a memo hit costs no query."""
+    found = memo.get(digits, "viacep")
+    if found is None:
+        writes_seen = memo.writes_so_far()  # taken before reading: see AnswerMemo.remember
+        record = Cep.get_or_none(Cep.cep == digits)
+        if record is None:
+            return NOT_FOUND  # not memoized: a CEP added later is found at once
+        found = encode(to_viacep(record))
+        memo.remember(digits, found, writes_seen, "viacep")
+    return found
+
+
+def search(uf, town, street):
+    """(body, etag) of GET /ws/<uf>/<town>/<street>/json/: the town's records whose street contains
+    `street`, MAX_RESULTS at most, by CEP; the caller has checked the three."""
+    query = (Cep.select()
+             .where((Cep.uf == uf) & (Cep.town_key == search_key(town))
+                    & (fn.instr(Cep.street_key, search_key(street)) > 0))  # instr: no LIKE wildcards
+             .order_by(Cep.cep)
+             .limit(MAX_RESULTS))
+    return encode([to_viacep(record) for record in query])

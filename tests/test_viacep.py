@@ -1,0 +1,235 @@
+"""The ViaCEP-compatible routes of the CEP API: /ws/<cep>/json/ and /ws/<UF>/<cidade>/<logradouro>/json/,
+byte for byte as ViaCEP answers, and a real ViaCEP client from PyPI (brazilcep) pointed at them."""
+import asyncio
+import json
+import unicodedata
+from urllib.parse import quote
+
+import brazilcep
+import brazilcep.viacep
+import pytest
+from webtest import TestApp
+
+from conftest import assert_error
+
+SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar", "unidade": "",
+      "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "estado": "São Paulo", "regiao": "Sudeste",
+      "ibge": "3550308", "gia": "", "ddd": "11", "siafi": "7107"}
+ERRO = b'{\n  "erro": "true"\n}'
+VIACEP_KEYS = ["cep", "logradouro", "complemento", "unidade", "bairro", "localidade", "uf", "estado", "regiao",
+               "ibge", "gia", "ddd", "siafi"]
+
+
+@pytest.fixture
+def client(cep_app):
+    return TestApp(cep_app)
+
+
+def viacep_bytes(data):
+    return json.dumps(data, ensure_ascii=False, indent=2).encode()
+
+
+def search_path(uf, cidade, logradouro, slash="/"):
+    return "/ws/" + "/".join(quote(part, safe="") for part in (uf, cidade, logradouro)) + "/json" + slash
+
+
+def folded(text):
+    """Case- and accent-insensitive form, as the search compares (an oracle built from /ceps)."""
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return " ".join(text.casefold().split())
+
+
+# --- /ws/<cep>/json/ ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/ws/01001000/json/", "/ws/01001-000/json/", "/ws/01001000/json"])
+def test_a_found_cep_answers_viacep_bytes_with_its_keys_in_viacep_order(client, path):
+    resp = client.get(path)
+    assert resp.status_int == 200
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert resp.body == viacep_bytes(SE)
+    assert list(json.loads(resp.body)) == VIACEP_KEYS
+    assert resp.headers["Cache-Control"] == "public, max-age=3600"
+
+
+@pytest.mark.parametrize("cep, estado, regiao", [
+    ("01001000", "São Paulo", "Sudeste"), ("01310100", "São Paulo", "Sudeste"),
+    ("70150900", "Distrito Federal", "Centro-Oeste")])
+def test_the_shared_fields_equal_the_ceps_record_and_estado_regiao_come_from_the_uf(client, cep, estado, regiao):
+    record = client.get(f"/ceps/{cep}").json
+    viacep = client.get(f"/ws/{cep}/json/").json
+    assert {name: viacep[name] for name in record} == record
+    assert (viacep["estado"], viacep["regiao"], viacep["unidade"], viacep["gia"]) == (estado, regiao, "", "")
+
+
+@pytest.mark.parametrize("ibge", ["", "3599999"], ids=["no-ibge", "ibge-not-in-municipios"])
+def test_ddd_and_siafi_are_empty_when_the_ibge_code_is_unknown(client, ibge):
+    client.post_json("/ceps", {"cep": "01001-999", "localidade": "São Paulo", "uf": "SP", "ibge": ibge})
+    answer = client.get("/ws/01001999/json/").json
+    assert (answer["ibge"], answer["ddd"], answer["siafi"]) == (ibge, "", "")
+    assert (answer["estado"], answer["regiao"]) == ("São Paulo", "Sudeste")
+
+
+def test_same_query_same_bytes_and_a_strong_etag_that_revalidates_to_an_empty_304(client):
+    answers = [client.get(path) for path in ("/ws/01001000/json/", "/ws/01001-000/json", "/ws/01001000/json/")]
+    assert len({answer.body for answer in answers}) == 1
+    assert len({answer.headers["ETag"] for answer in answers}) == 1
+    etag = answers[0].headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    revalidated = client.get("/ws/01001000/json/", headers={"If-None-Match": etag})
+    assert revalidated.status_int == 304 and revalidated.body == b""
+    assert client.get("/ws/01001000/json/", headers={"If-None-Match": '"other"'}).status_int == 200
+    assert client.get("/ws/01310100/json/").headers["ETag"] != etag
+
+
+@pytest.mark.parametrize("cep", ["99999999", "01001-998", "70150901"])
+def test_an_unknown_cep_answers_erro_true_with_200_as_viacep_does(client, cep):
+    for path in (f"/ws/{cep}/json/", f"/ws/{cep}/json"):
+        resp = client.get(path)
+        assert resp.status_int == 200 and resp.body == ERRO
+        assert resp.content_type == "application/json"
+        assert resp.headers["ETag"] and resp.headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize("cep", ["0100100", "010010000", "abcde-fgh", "01.001-000", "01001%20000", "01001000%0A",
+                                 quote("０１００１０００"), "0100%FF1000"])
+def test_a_malformed_cep_is_a_400_in_the_projects_error_shape(client, cep):
+    assert_error(client.get(f"/ws/{cep}/json/", expect_errors=True), 400)
+    assert_error(client.get(f"/ws/{cep}/json", expect_errors=True), 400)
+
+
+def test_every_write_through_ceps_shows_in_the_very_next_viacep_answer(client):
+    first = client.get("/ws/01001000/json/")  # fills the memo
+    client.patch_json("/ceps/01001000", {"logradouro": "Praça Nova"})
+    patched = client.get("/ws/01001000/json/")
+    assert patched.json["logradouro"] == "Praça Nova" and patched.headers["ETag"] != first.headers["ETag"]
+    client.put_json("/ceps/01001-000", {"localidade": "São Paulo", "uf": "SP", "bairro": "Centro",
+                                        "ibge": "3550308"})
+    assert client.get("/ws/01001000/json/").body == viacep_bytes(
+        {**SE, "logradouro": "", "complemento": "", "bairro": "Centro"})
+    client.delete("/ceps/01001000")
+    assert client.get("/ws/01001000/json/").body == ERRO
+
+
+def test_viacep_routes_are_reads_open_even_with_a_token(cep_db_path):
+    from cep_api.app import create_app
+
+    app = create_app({"cep_api.db_path": str(cep_db_path), "cep_api.token": "secret"})
+    try:
+        client = TestApp(app)
+        assert client.patch_json("/ceps/01001000", {"bairro": "X"}, expect_errors=True).status_int == 401
+        assert client.get("/ws/01001000/json/").body == viacep_bytes(SE)
+        assert client.get(search_path("SP", "São Paulo", "Paulista")).status_int == 200
+    finally:
+        app.close()
+
+
+# --- /ws/<UF>/<cidade>/<logradouro>/json/ ---------------------------------------------------
+
+@pytest.mark.parametrize("uf, cidade, logradouro", [
+    ("sp", "sao paulo", "PAULISTA"), ("SP", "SÃO  PAULO ", "avenida paulista"), ("Sp", "São Paulo", "Paulísta")])
+def test_search_ignores_case_accents_and_extra_spaces(client, uf, cidade, logradouro):
+    for slash in ("/", ""):
+        resp = client.get(search_path(uf, cidade, logradouro, slash))
+        assert resp.content_type == "application/json"
+        assert resp.json == [client.get("/ws/01310100/json/").json]
+        assert resp.body == viacep_bytes(resp.json)
+
+
+def test_search_finds_a_dotless_town_and_words_inside_the_street(client):
+    found = client.get(search_path("df", "BRASILIA", "tres poderes")).json
+    assert [item["cep"] for item in found] == ["70150-900"]
+    assert found[0]["estado"] == "Distrito Federal"
+
+
+def test_search_gives_at_most_50_records_ordered_by_cep(client):
+    rio_branco = client.get("/ceps", {"localidade": "Rio Branco", "uf": "AC", "per_page": 100}).json["items"]
+    expected = sorted(item["cep"] for item in rio_branco if "rua" in folded(item["logradouro"]))
+    assert len(expected) > 50  # the sample has more than a page of them
+    resp = client.get(search_path("ac", "rio branco", "RUA"))
+    assert [item["cep"] for item in resp.json] == expected[:50]
+    assert all(list(item) == VIACEP_KEYS for item in resp.json)
+    assert resp.headers["Cache-Control"] == "no-cache"
+
+
+@pytest.mark.parametrize("uf, cidade, logradouro", [
+    ("SP", "Paulo", "Paulista"),  # the town must match whole
+    ("PE", "São Paulo", "Paulista"),  # in the town of another UF
+    ("SP", "São Paulo", "Rua que não existe"),
+    ("AC", "x" * 100, "   abc   "),  # the limits, counted after trimming
+])
+def test_search_without_a_match_answers_an_empty_array(client, uf, cidade, logradouro):
+    resp = client.get(search_path(uf, cidade, logradouro))
+    assert resp.status_int == 200 and resp.body == b"[]"
+    assert resp.headers["ETag"] and resp.headers["Cache-Control"] == "no-cache"
+
+
+def test_search_sees_every_write_at_once(client):
+    path = search_path("SP", "sao paulo", "rua nova")
+    client.post_json("/ceps", {"cep": "01001-999", "logradouro": "Rua Nova", "localidade": "São Paulo", "uf": "SP"})
+    assert [item["cep"] for item in client.get(path).json] == ["01001-999"]
+    client.patch_json("/ceps/01001999", {"logradouro": "Rua Velha"})
+    assert client.get(path).body == b"[]"
+    assert [item["logradouro"] for item in client.get(search_path("SP", "sao paulo", "velha")).json] == ["Rua Velha"]
+    client.put_json("/ceps/01001999", {"logradouro": "Rua Nova", "localidade": "Osasco", "uf": "SP"})
+    assert client.get(path).body == b"[]"
+    assert [item["cep"] for item in client.get(search_path("SP", "OSASCO", "nova")).json] == ["01001-999"]
+
+
+def test_search_answers_are_deterministic_and_revalidatable(client):
+    path = search_path("AC", "Rio Branco", "rua")
+    first = client.get(path)
+    assert first.body == client.get(path).body and first.headers["ETag"] == client.get(path).headers["ETag"]
+    resp = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert resp.status_int == 304 and resp.body == b""
+
+
+@pytest.mark.parametrize("uf, cidade, logradouro, fields", [
+    ("XX", "São Paulo", "Paulista", {"uf"}),
+    ("S", "São Paulo", "Paulista", {"uf"}),
+    ("SPX", "São Paulo", "Paulista", {"uf"}),
+    ("35", "São Paulo", "Paulista", {"uf"}),
+    ("SP", "ab", "Paulista", {"cidade"}),
+    ("SP", "  ab  ", "Paulista", {"cidade"}),
+    ("SP", "x" * 101, "Paulista", {"cidade"}),
+    ("SP", "São Paulo", "Sé", {"logradouro"}),
+    ("SP", "São Paulo", "   ", {"logradouro"}),
+    ("SP", "São Paulo", "y" * 101, {"logradouro"}),
+    ("XX", "ab", "cd", {"uf", "cidade", "logradouro"}),
+])
+def test_a_bad_search_is_a_400_naming_every_field_at_fault(client, uf, cidade, logradouro, fields):
+    for slash in ("/", ""):
+        error = assert_error(client.get(search_path(uf, cidade, logradouro, slash), expect_errors=True), 400)
+        assert set(error.get("fields", {})) == fields
+
+
+# --- a real ViaCEP client from PyPI, unmodified, over real HTTP ------------------------------
+
+@pytest.fixture
+def viacep_client(cep_app, serve, monkeypatch):
+    """brazilcep's ViaCEP adapter, pointed at the CEP API on a loopback port."""
+    server = serve(cep_app)
+    monkeypatch.setattr(brazilcep.viacep, "URL", server.url + "/ws/{}/json")
+    return server
+
+
+BRAZILCEP_SE = {"district": "Sé", "cep": "01001-000", "city": "São Paulo", "street": "Praça da Sé", "uf": "SP",
+                "complement": "lado ímpar"}
+
+
+def test_brazilcep_reads_an_address_from_the_cep_api(viacep_client):
+    for cep in ("01001000", "01001-000"):
+        assert brazilcep.get_address_from_cep(cep, webservice=brazilcep.WebService.VIACEP) == BRAZILCEP_SE
+
+
+def test_brazilcep_async_reads_the_same_address(viacep_client):
+    address = asyncio.run(brazilcep.async_get_address_from_cep("01001000", webservice=brazilcep.WebService.VIACEP))
+    assert address == BRAZILCEP_SE
+
+
+def test_brazilcep_raises_cep_not_found_for_an_unknown_cep_and_invalid_cep_for_a_malformed_one(viacep_client):
+    with pytest.raises(brazilcep.exceptions.CEPNotFound):
+        brazilcep.get_address_from_cep("99999999", webservice=brazilcep.WebService.VIACEP)
+    with pytest.raises(brazilcep.exceptions.CEPNotFound):
+        asyncio.run(brazilcep.async_get_address_from_cep("01001998", webservice=brazilcep.WebService.VIACEP))
+    with pytest.raises(brazilcep.exceptions.InvalidCEP):  # our 400, as ViaCEP's
+        brazilcep.get_address_from_cep("0100100", webservice=brazilcep.WebService.VIACEP)
