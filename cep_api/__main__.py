@@ -1,4 +1,5 @@
-"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [CSV]` loads CEPs.
+"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [CSV]` loads CEPs;
+`python -m cep_api migrate` brings the database's schema up to date (serving does it too).
 
 `seed --if-empty` loads the sample only into an empty database (what ./run.sh does, so that
 CEPs a user deleted through the API do not come back on the next start).
@@ -12,15 +13,23 @@ import waitress
 
 from .app import config_from_env, create_app
 from .jsonhttp import MAX_BODY_BYTES
+from .migrations import MIGRATIONS, migrate
 from .models import Cep, db, init_db
 from .seed import SAMPLE_CSV, SeedError, seed
 
 
 def main(argv=sys.argv[1:]):
-    """Serve, or seed when the first argument is `seed`."""
+    """Serve, or seed or migrate when the first argument says so."""
     config = config_from_env()
+    if argv == ["migrate"]:
+        init_db(config["cep_api.db_path"])
+        applied = migrate()
+        print(f"applied {', '.join(applied) or 'nothing'}; the schema is at migration {len(MIGRATIONS)} "
+              f"({config['cep_api.db_path']})")
+        return 0
     if argv[:1] == ["seed"]:
         init_db(config["cep_api.db_path"])
+        migrate()
         if argv[1:2] == ["--if-empty"]:
             with db.connection_context():
                 present = Cep.select().count()
@@ -37,7 +46,7 @@ def main(argv=sys.argv[1:]):
         print(f"added {added}, already present {present} ({config['cep_api.db_path']})")
         return 0
     if argv:
-        print("usage: python -m cep_api [seed [--if-empty] [CSV]]", file=sys.stderr)
+        print("usage: python -m cep_api [seed [--if-empty] [CSV] | migrate]", file=sys.stderr)
         return 2
     host = config["cep_api.host"]
     if not (config["cep_api.token"] or config["cep_api.allow_open"] or is_loopback(host)):

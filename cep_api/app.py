@@ -10,6 +10,7 @@ from bottle import request, response
 from . import ceps, cors, explorer, log_summary, request_log, viacep
 from .answers import AnswerMemo, etag_for
 from .auth import require_token_for_writes
+from .migrations import migrate
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
                        MAX_FILTER_LENGTH, read_list_query, read_log_query, read_minutes, reject_undecodable_path,
                        render_error, send_json)
@@ -48,6 +49,7 @@ def create_app(config=None):
     app = request_log.LoggedBottle()  # a Bottle app that logs each request it answers
     app.config.update({**config_from_env(), **(config or {})})
     init_db(app.config["cep_api.db_path"])
+    migrate()  # today's tables, and what an older database lacks (migrations.py)
     # One memo per app, so two apps in one process (tests) never share answers.
     app.config["cep_api.answers"] = AnswerMemo()
     app.config["cep_api.request_log"] = request_log.start(app.config)  # app.close() stops it

@@ -88,6 +88,15 @@ class LogMinute(BaseModel):
         primary_key = CompositeKey("minute", "method", "route")
 
 
+class SchemaVersion(BaseModel):
+    """How many schema migrations this database has had (migrations.py): one row."""
+
+    version = IntegerField()
+
+
+TABLES = [Cep, RequestLog, LogMinute]  # every table of the service, as migrations.py creates them
+
+
 def iso_utc(timestamp, milliseconds=False):
     """A Unix time as the API writes times: ISO 8601, UTC, 'Z' (2026-12-01T20:00:00Z, or ...00.123Z)."""
     text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
@@ -95,7 +104,8 @@ def iso_utc(timestamp, milliseconds=False):
 
 
 def init_db(path):
-    """Point the models at `path`, with the pragmas every connection gets, and create the tables."""
+    """Point the models at `path`, with the pragmas every connection gets (migrations.migrate()
+    then brings its tables up to date)."""
     create_private(Path(path))
     with WRITE_LOCK:  # close_all() also closes connections in use: never in the middle of a write
         if not db.deferred:
@@ -111,20 +121,6 @@ def init_db(path):
             max_connections=32,
             timeout=10,  # wait up to 10 s for a free pooled connection
         )
-    with db.connection_context():
-        if "cep" in db.get_tables() and "town_key" not in [column.name for column in db.get_columns("cep")]:
-            add_search_keys()
-        db.create_tables([Cep, RequestLog, LogMinute])
-
-
-def add_search_keys():
-    """A database made before the ViaCEP search (README: changelog) gets its two keys, filled once."""
-    with db.atomic("IMMEDIATE"):
-        for column in ("town_key", "street_key"):
-            db.execute_sql(f"ALTER TABLE cep ADD COLUMN {column} VARCHAR(255) NOT NULL DEFAULT ''")
-        rows = db.execute_sql("SELECT cep, localidade, logradouro FROM cep").fetchall()
-        db.cursor().executemany("UPDATE cep SET town_key = ?, street_key = ? WHERE cep = ?",
-                                [(search_key(town), search_key(street), cep) for cep, town, street in rows])
 
 
 def create_private(path):

@@ -1,4 +1,5 @@
-"""`python -m staff_api` serves the staff API with waitress."""
+"""`python -m staff_api` serves the staff API with waitress; `python -m staff_api migrate` brings the
+database's schema up to date (serving does it too)."""
 import ipaddress
 import logging
 import signal
@@ -8,14 +9,22 @@ import waitress
 
 from .app import config_from_env, create_app
 from .jsonhttp import MAX_BODY_BYTES
+from .migrations import MIGRATIONS, migrate
+from .models import init_db
 
 
 def main(argv=sys.argv[1:]):
-    """Serve on STAFF_API_HOST:STAFF_API_PORT."""
-    if argv:
-        print("usage: python -m staff_api", file=sys.stderr)
-        return 2
+    """Serve on STAFF_API_HOST:STAFF_API_PORT, or migrate."""
     config = config_from_env()
+    if argv == ["migrate"]:
+        init_db(config["staff_api.db_path"])
+        applied = migrate()
+        print(f"applied {', '.join(applied) or 'nothing'}; the schema is at migration {len(MIGRATIONS)} "
+              f"({config['staff_api.db_path']})")
+        return 0
+    if argv:
+        print("usage: python -m staff_api [migrate]", file=sys.stderr)
+        return 2
     host = config["staff_api.host"]
     if not (config["staff_api.token"] or config["staff_api.allow_open"] or is_loopback(host)):
         print(f"refusing to listen on {host} without STAFF_API_TOKEN: anyone who reaches it "

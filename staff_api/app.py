@@ -10,6 +10,7 @@ from .cep_cache import CepCache
 from .cep_client import CepApiClient
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, read_json_object, read_list_query,
                        read_log_query, read_minutes, reject_undecodable_path, render_error, send_json)
+from .migrations import migrate
 from .models import Employee, close_connection, init_db, open_connection
 from .validation import clean_employee, format_cep, normalize_cep
 
@@ -40,6 +41,7 @@ def create_app(config=None, cep_session=None):
     settings = app.config
     settings.update({**config_from_env(), **(config or {})})
     init_db(settings["staff_api.db_path"])
+    migrate()  # today's tables, and what an older database lacks (migrations.py)
     client = CepApiClient(settings["staff_api.cep_api_url"], settings["staff_api.cep_timeout"], cep_session)
     settings["staff_api.cep_cache"] = CepCache(client, settings["staff_api.cep_cache_ttl"],
                                                settings["staff_api.cep_negative_ttl"])

@@ -112,8 +112,18 @@ class LogMinute(BaseModel):
         primary_key = CompositeKey("minute", "method", "route")
 
 
+class SchemaVersion(BaseModel):
+    """How many schema migrations this database has had (migrations.py): one row."""
+
+    version = IntegerField()
+
+
+TABLES = [Employee, CepCacheEntry, RequestLog, LogMinute]  # every table, as migrations.py creates them
+
+
 def init_db(path):
-    """Point the models at `path`, with the pragmas every connection gets, and create the tables."""
+    """Point the models at `path`, with the pragmas every connection gets (migrations.migrate()
+    then brings its tables up to date)."""
     create_private(Path(path))
     with WRITE_LOCK:  # close_all() also closes connections in use: never in the middle of a write
         if not db.deferred:
@@ -129,8 +139,6 @@ def init_db(path):
             max_connections=32,
             timeout=10,  # wait up to 10 s for a free pooled connection
         )
-    with db.connection_context():
-        db.create_tables([Employee, CepCacheEntry, RequestLog, LogMinute])
 
 
 def create_private(path):

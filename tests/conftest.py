@@ -21,11 +21,13 @@ sys.path.insert(0, str(REPO_ROOT))
 @pytest.fixture(scope="session")
 def seeded_cep_db(tmp_path_factory):
     """A CEP database with the bundled 2,711-row sample, built once; tests use copies."""
+    from cep_api.migrations import migrate
     from cep_api.models import init_db
     from cep_api.seed import seed
 
     path = tmp_path_factory.mktemp("template") / "cep.sqlite3"
     init_db(path)
+    migrate()
     seed()
     from cep_api.models import db
     db.close_all()  # checkpoints the WAL into the file so a plain copy is complete

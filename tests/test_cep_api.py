@@ -462,23 +462,3 @@ def test_concurrent_writes_under_waitress_threads_all_succeed(cep_app, serve, ce
         assert conn.execute("SELECT count(*) FROM cep").fetchone()[0] == 2711 + 60
     conn.close()
 
-
-def test_a_database_made_before_the_viacep_search_gets_its_search_keys(cep_db_path):
-    from cep_api.app import create_app
-
-    conn = sqlite3.connect(cep_db_path)
-    with conn:  # the table as it was before the search: no keys, no index over them
-        conn.execute("DROP INDEX cep_uf_town_key_cep")
-        conn.execute("ALTER TABLE cep DROP COLUMN town_key")
-        conn.execute("ALTER TABLE cep DROP COLUMN street_key")
-    conn.close()
-    app = create_app({"cep_api.db_path": str(cep_db_path), "cep_api.log": False})
-    found = TestApp(app).get("/ws/SP/" + quote("São Paulo") + "/paulista/json/").json
-    assert [address["cep"] for address in found] == ["01310-100"]
-    conn = sqlite3.connect(cep_db_path)
-    try:
-        assert conn.execute("SELECT count(*) FROM cep WHERE town_key = '' OR town_key IS NULL").fetchone() == (0,)
-        assert conn.execute("SELECT town_key, street_key FROM cep WHERE cep = '01001000'").fetchone() == (
-            "sao paulo", "praca da se")
-    finally:
-        conn.close()

@@ -16,10 +16,11 @@ SERVICES = ("cep_api", "staff_api")
 # answers, the cache's housekeeping) added about 250, and the request logs with GET /logs and
 # /logs/summary plus the dashboard's routes (#10) about 300 more, and the summary's per-minute
 # roll-ups (log_summary.py, what makes /logs/summary fast over 100k rows) about 90 more, and in the
-# CEP API ViaCEP's routes (#11: viacep.py, the search keys and their migration) about 120. Each file
+# CEP API ViaCEP's routes (#11: viacep.py, the search keys) about 120, and schema migrations (#12:
+# migrations.py, `migrate` commands) about 50 per service. Each file
 # stays under 250 lines and holds one concern, so a reader can still take the service one file at
 # a time. A new feature that pushes past this should first look for what it can share or leave out.
-MAX_CODE_LINES = 1300
+MAX_CODE_LINES = 1400
 MAX_FILE_LINES = 250
 MAX_FACTORY_LINES = 40
 
