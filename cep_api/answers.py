@@ -3,15 +3,19 @@
 Every GET of the same record must give the same bytes, so encoding it again on each request
 is wasted work. This memo keeps (body, etag) per CEP and shape (SHAPES: ours, ViaCEP's) in this
 process's memory and drops a CEP's answers as soon as the record is written, so a write is visible
-to the very next read, in either shape.
+to the very next read, in either shape. A write through another process of the same service (on
+the same database) is seen within RECHECK_INTERVAL: the memo looks at the database's count of
+writes (models.DataVersion) that often, and forgets everything when it has moved.
 Only found records are kept: a 404 is looked up again, so a CEP added later (by the API or
 by `python -m cep_api seed` in another process) is seen at once.
 """
 import hashlib
 import json
 import threading
+import time
 
 SHAPES = ("cep", "viacep")  # GET /ceps/<cep> answers the first, GET /ws/<cep>/json/ the second
+RECHECK_INTERVAL = 0.5  # seconds: at most this stale after a write through another process
 
 
 def etag_for(body):
@@ -29,9 +33,12 @@ def answer_for(record):
 class AnswerMemo:
     """A bounded, thread-safe map (CEP, shape) -> (body, etag) that never serves a stale answer."""
 
-    def __init__(self, max_entries=100_000):
-        """An empty memo that keeps at most `max_entries` answers."""
+    def __init__(self, read_data_version, max_entries=100_000):
+        """An empty memo that keeps at most `max_entries` answers; read_data_version() counts the
+        database's writes, from every process (a query, so it is asked every RECHECK_INTERVAL)."""
+        self.read_data_version = read_data_version
         self.max_entries = max_entries
+        self._data_version, self._recheck_at = None, 0.0
         self._entries = {}
         self._lock = threading.Lock()
         # Bumped by every write. A reader notes it before reading the database and stores
@@ -41,7 +48,21 @@ class AnswerMemo:
 
     def get(self, cep, shape="cep"):
         """The memoized (body, etag) for `cep` in `shape`, or None."""
+        if time.monotonic() >= self._recheck_at:
+            self._recheck()
         return self._entries.get((cep, shape))
+
+    def _recheck(self):
+        """Forget every answer if the database was written since the last look (by any process)."""
+        with self._lock:
+            if time.monotonic() < self._recheck_at:  # another thread has just looked
+                return
+            self._recheck_at = time.monotonic() + RECHECK_INTERVAL
+            version = self.read_data_version()
+            if version != self._data_version:
+                self._data_version = version
+                self._writes += 1  # a reader in flight may hold an older answer: see remember()
+                self._entries.clear()
 
     def writes_so_far(self):
         """Call before reading the database; pass the result to `remember`."""

@@ -14,7 +14,7 @@ from .migrations import migrate
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
                        MAX_FILTER_LENGTH, read_list_query, read_log_query, read_minutes, reject_undecodable_path,
                        render_error, send_json)
-from .models import Cep, close_connection, init_db, open_connection
+from .models import Cep, close_connection, data_version, init_db, open_connection
 from .validation import UF_RANGES, normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def create_app(config=None):
     init_db(app.config["cep_api.db_path"])
     migrate()  # today's tables, and what an older database lacks (migrations.py)
     # One memo per app, so two apps in one process (tests) never share answers.
-    app.config["cep_api.answers"] = AnswerMemo()
+    app.config["cep_api.answers"] = AnswerMemo(data_version)
     app.config["cep_api.request_log"] = request_log.start(app.config)  # app.close() stops it
     app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
     app.add_hook("before_request", open_connection)

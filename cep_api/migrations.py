@@ -13,7 +13,7 @@ from peewee import CharField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run
 
-from .models import TABLES, WRITE_LOCK, SchemaVersion, db
+from .models import TABLES, WRITE_LOCK, DataVersion, SchemaVersion, db
 from .validation import search_key
 
 
@@ -38,11 +38,10 @@ MIGRATIONS = (index_request_log_by_time, add_search_keys)  # oldest first; only 
 def migrate():
     """Bring the database to this code's schema; return the names of the migrations applied."""
     with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
-        if not db.table_exists("cep"):  # a new database
-            db.create_tables([*TABLES, SchemaVersion])
-            SchemaVersion.create(version=len(MIGRATIONS))
-            return []
+        new = not db.table_exists("cep")
         db.create_tables([SchemaVersion])
+        if new:  # today's tables come below, so every migration counts as done
+            SchemaVersion.create(version=len(MIGRATIONS))
         done = SchemaVersion.select(SchemaVersion.version).scalar() or 0  # no row: from before migrations
         if done > len(MIGRATIONS):
             raise RuntimeError(f"the database has {done} migrations, this code knows {len(MIGRATIONS)}: "
@@ -53,4 +52,5 @@ def migrate():
         SchemaVersion.delete().execute()
         SchemaVersion.create(version=len(MIGRATIONS))
         db.create_tables(TABLES)  # tables and indexes the migrations did not make (log_minute...)
+        DataVersion.insert(id=1, version=0).on_conflict_ignore().execute()  # its one row, once
         return [migration.__name__ for migration in MIGRATIONS[done:]]

@@ -88,13 +88,25 @@ class LogMinute(BaseModel):
         primary_key = CompositeKey("minute", "method", "route")
 
 
+class DataVersion(BaseModel):
+    """One row, one number: every write of CEP records adds one (writing()), so that each process's
+    memo of answers (answers.py) sees the writes made through the other processes."""
+
+    version = IntegerField()
+
+
+def data_version():
+    """The number of CEP writes so far, in every process (DataVersion)."""
+    return DataVersion.select(DataVersion.version).scalar()
+
+
 class SchemaVersion(BaseModel):
     """How many schema migrations this database has had (migrations.py): one row."""
 
     version = IntegerField()
 
 
-TABLES = [Cep, RequestLog, LogMinute]  # every table of the service, as migrations.py creates them
+TABLES = [Cep, RequestLog, LogMinute, DataVersion]  # every table of the service, as migrations.py creates them
 
 
 def iso_utc(timestamp, milliseconds=False):
@@ -133,13 +145,14 @@ def create_private(path):
 
 @contextmanager
 def writing():
-    """A write transaction, one at a time in this process.
+    """A write transaction of CEP records, one at a time in this process, counted in DataVersion.
 
     Writers queue on a lock and start the moment the one before commits. Without it they would
     meet at SQLite's write lock, whose busy handler sleeps and retries with growing pauses (one
     writer waiting 50 ms behind a 1 ms commit). Other processes still wait via busy_timeout."""
     with WRITE_LOCK, db.atomic("IMMEDIATE"):
         yield
+        DataVersion.update(version=DataVersion.version + 1).execute()  # committed with the write
 
 
 @contextmanager

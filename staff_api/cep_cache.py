@@ -12,7 +12,9 @@ The entries live in a table of this service's own database (models.CepCacheEntry
 survive a restart and GET /cep-cache can list them. Only this module changes that table.
 Fresh entries are also kept in memory (the MAX_ENTRIES_IN_MEMORY used last), and hits are
 counted there; a background thread writes the counts once a second, and once a minute deletes
-the entries too old to be of use. A hit then touches neither the network nor the disk. (Each
+the entries too old to be of use. An eviction is counted in the table cache_version, and that
+thread empties the memory when the count moves: an eviction through another process of this
+service is honoured here within HOUSEKEEPING_INTERVAL. A hit touches neither the network nor the disk. (Each
 SQLite call lets go of Python's GIL, and with busy waitress threads getting it back costs more
 than the query: bench/bench_staff.py measured a hit at 41% of a hello-world reading the table,
 70-77% from memory.) README "How the cache works" says why this is not the requests-cache library.
@@ -27,7 +29,7 @@ from typing import NamedTuple
 from peewee import OperationalError
 
 from .cep_client import CepServiceUnavailable
-from .models import CepCacheEntry, writing, writing_in_background
+from .models import CacheVersion, CepCacheEntry, writing, writing_in_background
 from .validation import format_cep
 
 HOUSEKEEPING_INTERVAL = 1.0  # seconds between two writes of the counted hits
@@ -65,6 +67,7 @@ class CepCache:
         # Held while an entry goes from the table into memory, and while entries are evicted,
         # so that memory never keeps an entry an eviction has just deleted.
         self._table_lock = threading.Lock()
+        self._evictions_seen = None  # CacheVersion when the housekeeper last looked
         self._closing = threading.Event()
         self._housekeeper = threading.Thread(target=self._keep_house_until_closed, daemon=True)
         self._housekeeper.start()
@@ -109,6 +112,7 @@ class CepCache:
             if cep is not None:
                 query = query.where(CepCacheEntry.cep == cep)
             query.execute()
+            CacheVersion.update(version=CacheVersion.version + 1).execute()  # tells the other processes
             with self._lock:
                 if cep is None:
                     self._fresh.clear()
@@ -121,22 +125,30 @@ class CepCache:
         self._housekeeper.join()
 
     def _keep_house_until_closed(self):
-        """The housekeeping thread: write the counted hits every second, prune old entries every minute."""
+        """The housekeeping thread: write the counted hits every second, empty the memory after an
+        eviction (in any process), prune old entries every minute."""
         rounds, closing = 0, False
         while not closing:
             closing = self._closing.wait(HOUSEKEEPING_INTERVAL)  # and once more when closed
             rounds += 1
             with self._lock:
                 unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
+            evictions = self._evictions_seen
             try:
                 with writing_in_background():  # one write transaction per round
                     self._write_hits(unwritten)
                     if rounds % PRUNE_EVERY == 0:
                         self._prune()
+                    evictions = CacheVersion.select(CacheVersion.version).scalar()
             except OperationalError as error:  # e.g. another process held the database > 5 s
                 log.warning("cache housekeeping failed, will retry: %s", error)
                 with self._lock:  # not lost: the next round writes them
                     self._unwritten_hits.update(unwritten)
+            if evictions != self._evictions_seen:  # an eviction, through this process or another
+                # Once the write lock is let go: evict() takes these two locks, then that one.
+                with self._table_lock, self._lock:  # so no entry read before it comes in after this
+                    self._fresh.clear()
+                self._evictions_seen = evictions
 
     def _write_hits(self, unwritten):
         """Add the hits counted since the last write to the table."""

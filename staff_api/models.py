@@ -112,13 +112,20 @@ class LogMinute(BaseModel):
         primary_key = CompositeKey("minute", "method", "route")
 
 
+class CacheVersion(BaseModel):
+    """One row, one number: every eviction from the CEP cache adds one, so that the other processes
+    of this service empty their memory of cache entries too (cep_cache.py)."""
+
+    version = IntegerField()
+
+
 class SchemaVersion(BaseModel):
     """How many schema migrations this database has had (migrations.py): one row."""
 
     version = IntegerField()
 
 
-TABLES = [Employee, CepCacheEntry, RequestLog, LogMinute]  # every table, as migrations.py creates them
+TABLES = [Employee, CepCacheEntry, RequestLog, LogMinute, CacheVersion]  # every table, as migrations.py creates them
 
 
 def init_db(path):

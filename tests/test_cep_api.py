@@ -12,7 +12,7 @@ from webtest import TestApp
 from cep_api import ceps
 from cep_api.answers import AnswerMemo
 from cep_api.jsonhttp import ERROR_STATUS
-from cep_api.models import Cep, db
+from cep_api.models import Cep, data_version, db
 from conftest import REPO_ROOT, assert_bad_request_answered, assert_error
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar",
@@ -347,7 +347,8 @@ def test_an_unexpected_failure_is_a_json_500_without_traceback(client, cep_app):
 # --- the memo of answers ---------------------------------------------------------------
 
 def test_memo_does_not_keep_an_answer_read_before_a_concurrent_write():
-    memo = AnswerMemo()
+    memo = AnswerMemo(lambda: 0)
+    memo.get("01001000")  # its first look at the database's count of writes
     seen = memo.writes_so_far()
     memo.forget("01001000")  # a write lands while the reader was reading
     memo.remember("01001000", (b"old", '"old"'), seen)
@@ -356,8 +357,26 @@ def test_memo_does_not_keep_an_answer_read_before_a_concurrent_write():
     assert memo.get("01001000") == (b"new", '"new"')
 
 
+def test_memo_forgets_everything_once_the_database_counts_a_write_from_elsewhere(monkeypatch):
+    from cep_api import answers
+
+    versions = [7]
+    memo = AnswerMemo(lambda: versions[0])
+    assert memo.get("01001000") is None  # the first look reads version 7
+    memo.remember("01001000", (b"old", '"old"'), memo.writes_so_far())
+    seen = memo.writes_so_far()
+    versions[0] = 8  # another process wrote
+    assert memo.get("01001000") == (b"old", '"old"')  # not looked again yet: within RECHECK_INTERVAL
+    monkeypatch.setattr(answers, "RECHECK_INTERVAL", 0.0)
+    memo._recheck_at = 0.0  # the interval has passed
+    assert memo.get("01001000") is None
+    memo.remember("01001000", (b"read before", '"x"'), seen)  # read before the look: not kept
+    assert memo.get("01001000") is None
+
+
 def test_memo_stays_bounded():
-    memo = AnswerMemo(max_entries=2)
+    memo = AnswerMemo(lambda: 0, max_entries=2)
+    memo.get("0")  # its first look at the database's count of writes
     for cep in ("1", "2", "3"):
         memo.remember(cep, (b"", ""), memo.writes_so_far())
     assert memo.get("1") is None and memo.get("2") and memo.get("3")
@@ -369,7 +388,7 @@ def test_memo_stays_bounded():
 def memo(cep_app):
     """An empty memo, and a connection to this test's database, for calling ceps.py directly."""
     with db.connection_context():
-        yield AnswerMemo()
+        yield AnswerMemo(data_version)
 
 
 def test_every_domain_error_has_a_status():
