@@ -22,13 +22,13 @@ def main(argv=sys.argv[1:]):
     """Serve, or seed or migrate when the first argument says so."""
     config = config_from_env()
     if argv == ["migrate"]:
-        init_db(config["cep_api.db_path"])
+        init_db(config["cep_api.db_path"], config["cep_api.database_url"])
         applied = migrate()
         print(f"applied {', '.join(applied) or 'nothing'}; the schema is at migration {len(MIGRATIONS)} "
               f"({config['cep_api.db_path']})")
         return 0
     if argv[:1] == ["seed"]:
-        init_db(config["cep_api.db_path"])
+        init_db(config["cep_api.db_path"], config["cep_api.database_url"])
         migrate()
         if argv[1:2] == ["--if-empty"]:
             with db.connection_context():

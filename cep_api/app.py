@@ -31,6 +31,8 @@ def config_from_env(environ=os.environ):
     """The settings of the service, read from environment variables (README: Configuration)."""
     return {
         "cep_api.db_path": environ.get("CEP_API_DB", str(REPO_ROOT / "var" / "cep.sqlite3")),
+        # When set (postgresql://user:password@host:5432/name), PostgreSQL instead of the file above.
+        "cep_api.database_url": environ.get("CEP_API_DATABASE_URL", ""),
         "cep_api.host": environ.get("CEP_API_HOST", "127.0.0.1"),
         "cep_api.port": int(environ.get("CEP_API_PORT", "8001")),
         # Pages from these origins may read /logs (cors.py): by default the staff API's dashboard.
@@ -48,7 +50,7 @@ def create_app(config=None):
     """Build the Bottle app; `config` overrides the environment (tests pass a temp database)."""
     app = request_log.LoggedBottle()  # a Bottle app that logs each request it answers
     app.config.update({**config_from_env(), **(config or {})})
-    init_db(app.config["cep_api.db_path"])
+    init_db(app.config["cep_api.db_path"], app.config["cep_api.database_url"])
     migrate()  # today's tables, and what an older database lacks (migrations.py)
     # One memo per app, so two apps in one process (tests) never share answers.
     app.config["cep_api.answers"] = AnswerMemo(data_version)

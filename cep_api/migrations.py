@@ -13,7 +13,7 @@ from peewee import CharField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run
 
-from .models import TABLES, WRITE_LOCK, DataVersion, SchemaVersion, db
+from .models import TABLES, WRITE_LOCK, is_postgres, write_transaction, DataVersion, SchemaVersion, db
 from .validation import search_key
 
 
@@ -37,7 +37,9 @@ MIGRATIONS = (index_request_log_by_time, add_search_keys)  # oldest first; only 
 
 def migrate():
     """Bring the database to this code's schema; return the names of the migrations applied."""
-    with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
+    with WRITE_LOCK, db.connection_context(), write_transaction():
+        if is_postgres():  # SQLite's IMMEDIATE already made the others wait; PostgreSQL needs a lock
+            db.execute_sql("SELECT pg_advisory_xact_lock(12)")  # any number, the same in every process
         new = not db.table_exists("cep")
         db.create_tables([SchemaVersion])
         if new:  # today's tables come below, so every migration counts as done
@@ -46,7 +48,7 @@ def migrate():
         if done > len(MIGRATIONS):
             raise RuntimeError(f"the database has {done} migrations, this code knows {len(MIGRATIONS)}: "
                                "it was made by a newer version of cep_api")
-        migrator = SchemaMigrator.from_database(db)
+        migrator = SchemaMigrator.from_database(db.obj)
         for migration in MIGRATIONS[done:]:
             migration(migrator)
         SchemaVersion.delete().execute()

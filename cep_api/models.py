@@ -1,20 +1,20 @@
-"""The CEP table and its SQLite database (one file, owned by this service alone), and the
-connection each request takes when it starts and hands back when it ends."""
+"""The CEP API's tables in its own database (a SQLite file, or PostgreSQL), owned by this service
+alone, and the connection each request takes when it starts and hands back when it ends."""
 import os
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from peewee import BlobField, CharField, CompositeKey, FloatField, IntegerField, Model
+from peewee import BlobField, CharField, CompositeKey, DatabaseProxy, DoubleField, IntegerField, Model
+from peewee import SqliteDatabase
+from playhouse import db_url
 from playhouse.pool import PooledSqliteDatabase
 
 from .validation import TEXT_FIELDS, format_cep, search_key
 
-# Deferred: the path is only known when create_app() gets its configuration.
-# A pool hands a connection back instead of closing the file, so taking one per request
-# is cheap (a fresh SQLite connect + close costs about 530 µs of CPU here).
-db = PooledSqliteDatabase(None)
+# SQLite by default, or PostgreSQL: init_db() decides once it has the configuration.
+db = DatabaseProxy()
 WRITE_LOCK = threading.Lock()  # see writing()
 
 
@@ -58,11 +58,11 @@ class Cep(BaseModel):
 class RequestLog(BaseModel):
     """One answered request (request_log.py writes the rows, in batches, from a thread of its own)."""
 
-    time = FloatField(index=True)  # Unix time the request came in; shown as ISO text
+    time = DoubleField(index=True)  # Unix time the request came in; shown as ISO text
     method = CharField()
     route = CharField()  # the route's pattern (/ceps/<cep>), never the path: no CEP is logged
     status = IntegerField()
-    ms = FloatField()  # from before routing until the body was produced
+    ms = DoubleField()  # from before routing until the body was produced
     bytes = IntegerField()  # size of the body sent
 
     def to_dict(self):
@@ -115,14 +115,23 @@ def iso_utc(timestamp, milliseconds=False):
     return text + (f".{int(timestamp % 1 * 1000):03d}Z" if milliseconds else "Z")
 
 
-def init_db(path):
-    """Point the models at `path`, with the pragmas every connection gets (migrations.migrate()
-    then brings its tables up to date)."""
-    create_private(Path(path))
+def init_db(path, url=""):
+    """Point the models at PostgreSQL when `url` is set (postgresql://user:password@host:5432/name),
+    else at the SQLite file `path`, with what every connection needs; migrations.migrate() then
+    brings the tables up to date."""
     with WRITE_LOCK:  # close_all() also closes connections in use: never in the middle of a write
-        if not db.deferred:
-            db.close_all()  # an earlier app in this process (a test) used another file
-        db.init(
+        if db.obj is not None:
+            db.close_all()  # an earlier app in this process (a test) used another database
+        if url:
+            # playhouse.db_url reads the URL; "+pool" asks it for a pool of connections, as SQLite has.
+            scheme, rest = url.split("://", 1)
+            db.initialize(db_url.connect(f"{scheme.removesuffix('+pool')}+pool://{rest}", max_connections=32,
+                                         timeout=10))
+            return
+        create_private(Path(path))
+        # A pool hands a connection back instead of closing the file, so taking one per request
+        # is cheap (a fresh SQLite connect + close costs about 530 µs of CPU here).
+        db.initialize(PooledSqliteDatabase(
             str(path),
             pragmas={
                 "journal_mode": "wal",  # readers never wait for the writer
@@ -132,7 +141,7 @@ def init_db(path):
             check_same_thread=False,  # waitress threads share the pool's connections
             max_connections=32,
             timeout=10,  # wait up to 10 s for a free pooled connection
-        )
+        ))
 
 
 def create_private(path):
@@ -150,9 +159,21 @@ def writing():
     Writers queue on a lock and start the moment the one before commits. Without it they would
     meet at SQLite's write lock, whose busy handler sleeps and retries with growing pauses (one
     writer waiting 50 ms behind a 1 ms commit). Other processes still wait via busy_timeout."""
-    with WRITE_LOCK, db.atomic("IMMEDIATE"):
+    with WRITE_LOCK, write_transaction():
         yield
         DataVersion.update(version=DataVersion.version + 1).execute()  # committed with the write
+
+
+def is_postgres():
+    """True when init_db() chose PostgreSQL."""
+    return not isinstance(db.obj, SqliteDatabase)
+
+
+def write_transaction():
+    """A transaction that holds the database's write lock from its first statement: SQLite's BEGIN
+    IMMEDIATE (two transactions that each read, then write, would otherwise fail with "database is
+    locked"). PostgreSQL locks each row as it is written: a plain transaction."""
+    return db.atomic() if is_postgres() else db.atomic("IMMEDIATE")
 
 
 @contextmanager
@@ -160,7 +181,7 @@ def writing_in_background():
     """writing() for a thread that serves no request (the request log's, the cache's): it takes
     its own connection, under the write lock too, because init_db (a test building another app)
     closes every connection, and does so only while it holds that lock."""
-    with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
+    with WRITE_LOCK, db.connection_context(), write_transaction():
         yield
 
 

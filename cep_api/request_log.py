@@ -39,7 +39,6 @@ COLUMNS = (RequestLog.time, RequestLog.method, RequestLog.route, RequestLog.stat
 # milliseconds of Python per 500 rows, and executemany() lets go of the GIL and asks for it back
 # once per row; either way the waitress threads wait, and the p99 of the answers grows.
 INSERT = f"INSERT INTO request_log ({', '.join(column.name for column in COLUMNS)}) VALUES "
-ROW_PLACEHOLDERS = f"({', '.join('?' * len(COLUMNS))})"  # (?, ?, ?, ...): one row's values
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +93,14 @@ def start(settings):
     """The app's RequestLogger, its writer thread running; None when CEP_API_LOG=off."""
     if not settings["cep_api.log"]:
         return None
-    return RequestLogger(settings["cep_api.db_path"], settings["cep_api.log_retention_days"],
-                         settings["cep_api.log_max_rows"])
+    return RequestLogger(settings["cep_api.log_retention_days"], settings["cep_api.log_max_rows"])
 
 
 class RequestLogger:
     """Queues rows from the request threads; its one writer thread writes them and prunes old ones."""
 
-    def __init__(self, db_path, retention_days, max_rows):
-        self.db_path = str(db_path)  # the database it writes to (see _write)
+    def __init__(self, retention_days, max_rows):
+        self.database = db.database  # the database it writes to: a file's path, or PostgreSQL's name
         self.retention_days, self.max_rows = retention_days, max_rows
         self._rows = queue.SimpleQueue()  # tuples in COLUMNS' order; put() never blocks a request
         self._closing = threading.Event()
@@ -141,11 +139,12 @@ class RequestLogger:
         failure the rows are lost, with a warning."""
         try:
             with writing_in_background():
-                if db.database != self.db_path:  # another app now uses `db` (tests): stop writing
+                if db.database != self.database:  # another app now uses `db` (tests): stop writing
                     self._closing.set()
                     return None
                 if rows:  # see INSERT
-                    db.execute_sql(INSERT + ", ".join([ROW_PLACEHOLDERS] * len(rows)),
+                    one_row = f"({', '.join([db.param] * len(COLUMNS))})"  # (?, ?, ...); %s in PostgreSQL
+                    db.execute_sql(INSERT + ", ".join([one_row] * len(rows)),
                                    [value for row in rows for value in row])
                 return then() if then else None
         except DatabaseError as error:  # e.g. another process held the database > 5 s

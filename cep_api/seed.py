@@ -3,7 +3,7 @@ import csv
 import gzip
 from pathlib import Path
 
-from .models import Cep, db
+from .models import Cep, db, write_transaction
 from .validation import check_uf_range, clean_record, normalize_cep, search_key
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "ceps_sample.csv"
@@ -39,7 +39,7 @@ def seed(path=SAMPLE_CSV):
         before = Cep.select().count()
         seen = 0
         batch = []
-        with db.atomic("IMMEDIATE"):
+        with write_transaction():
             for record in read_rows(path):
                 seen += 1
                 batch.append(record)

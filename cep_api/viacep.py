@@ -10,8 +10,6 @@ import csv
 import json
 from pathlib import Path
 
-from peewee import fn
-
 from .answers import etag_for
 from .models import Cep
 from .validation import format_cep, search_key
@@ -66,7 +64,7 @@ def search(uf, town, street):
     `street`, MAX_RESULTS at most, by CEP; the caller has checked the three."""
     query = (Cep.select()
              .where((Cep.uf == uf) & (Cep.town_key == search_key(town))
-                    & (fn.instr(Cep.street_key, search_key(street)) > 0))  # instr: no LIKE wildcards
+                    & Cep.street_key.contains(search_key(street)))  # peewee escapes % and _ in it
              .order_by(Cep.cep)
              .limit(MAX_RESULTS))
     return encode([to_viacep(record) for record in query])

@@ -17,7 +17,7 @@ def main(argv=sys.argv[1:]):
     """Serve on STAFF_API_HOST:STAFF_API_PORT, or migrate."""
     config = config_from_env()
     if argv == ["migrate"]:
-        init_db(config["staff_api.db_path"])
+        init_db(config["staff_api.db_path"], config["staff_api.database_url"])
         applied = migrate()
         print(f"applied {', '.join(applied) or 'nothing'}; the schema is at migration {len(MIGRATIONS)} "
               f"({config['staff_api.db_path']})")

@@ -21,6 +21,8 @@ def config_from_env(environ=os.environ):
     """The settings of the service, read from environment variables (README: Configuration)."""
     return {
         "staff_api.db_path": environ.get("STAFF_API_DB", str(REPO_ROOT / "var" / "staff.sqlite3")),
+        # When set (postgresql://user:password@host:5432/name), PostgreSQL instead of the file above.
+        "staff_api.database_url": environ.get("STAFF_API_DATABASE_URL", ""),
         "staff_api.host": environ.get("STAFF_API_HOST", "127.0.0.1"),
         "staff_api.port": int(environ.get("STAFF_API_PORT", "8002")),
         "staff_api.cep_api_url": environ.get("CEP_API_URL", "http://127.0.0.1:8001"),
@@ -40,7 +42,7 @@ def create_app(config=None, cep_session=None):
     app = request_log.LoggedBottle()  # a Bottle app that logs each request it answers
     settings = app.config
     settings.update({**config_from_env(), **(config or {})})
-    init_db(settings["staff_api.db_path"])
+    init_db(settings["staff_api.db_path"], settings["staff_api.database_url"])
     migrate()  # today's tables, and what an older database lacks (migrations.py)
     client = CepApiClient(settings["staff_api.cep_api_url"], settings["staff_api.cep_timeout"], cep_session)
     settings["staff_api.cep_cache"] = CepCache(client, settings["staff_api.cep_cache_ttl"],

@@ -12,7 +12,7 @@ a database of the previous shape to the new one, with playhouse.migrate, keeping
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run
 
-from .models import TABLES, WRITE_LOCK, CacheVersion, SchemaVersion, db
+from .models import TABLES, WRITE_LOCK, is_postgres, write_transaction, CacheVersion, SchemaVersion, db
 
 OLD_LOG_INDEX = "request_log_time_method_route_status_ms_cache_cep_ms"
 
@@ -28,7 +28,9 @@ MIGRATIONS = (index_request_log_by_time,)  # oldest first; only ever append
 
 def migrate():
     """Bring the database to this code's schema; return the names of the migrations applied."""
-    with WRITE_LOCK, db.connection_context(), db.atomic("IMMEDIATE"):
+    with WRITE_LOCK, db.connection_context(), write_transaction():
+        if is_postgres():  # SQLite's IMMEDIATE already made the others wait; PostgreSQL needs a lock
+            db.execute_sql("SELECT pg_advisory_xact_lock(12)")  # any number, the same in every process
         new = not db.table_exists("employee")
         db.create_tables([SchemaVersion])
         if new:  # today's tables come below, so every migration counts as done
@@ -37,7 +39,7 @@ def migrate():
         if done > len(MIGRATIONS):
             raise RuntimeError(f"the database has {done} migrations, this code knows {len(MIGRATIONS)}: "
                                "it was made by a newer version of staff_api")
-        migrator = SchemaMigrator.from_database(db)
+        migrator = SchemaMigrator.from_database(db.obj)
         for migration in MIGRATIONS[done:]:
             migration(migrator)
         SchemaVersion.delete().execute()

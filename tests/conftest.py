@@ -6,7 +6,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from itertools import count
 from pathlib import Path
 
 import pytest
@@ -29,9 +31,98 @@ def seeded_cep_db(tmp_path_factory):
     init_db(path)
     migrate()
     seed()
-    from cep_api.models import db
-    db.close_all()  # checkpoints the WAL into the file so a plain copy is complete
+    from cep_api.models import WRITE_LOCK, db
+    with WRITE_LOCK:  # an earlier test's app may still be writing its request log
+        db.close_all()  # checkpoints the WAL into the file so a plain copy is complete
     return path
+
+
+# --- PostgreSQL: a throwaway cluster, and a fresh database per test ---------------------------
+
+PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)  # Debian's newest
+DATABASE_NUMBERS = count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL cluster of its own (initdb + pg_ctl) on a free loopback port; its base URL.
+
+    Skipped when PostgreSQL is not installed. As root, the cluster runs as the postgres user
+    (PostgreSQL refuses root), in a directory that user owns; it is stopped and deleted at the end."""
+    if PG_BIN is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql): the PostgreSQL runs are skipped")
+    directory = Path(tempfile.mkdtemp(prefix="cep-staff-pg-"))
+    as_owner = []
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run(as_owner + [PG_BIN / "initdb", "-D", directory / "data", "-U", "postgres", "--auth=trust",
+                               "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
+    settings = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    subprocess.run(as_owner + [PG_BIN / "pg_ctl", "-D", directory / "data", "-o", settings, "-l", directory / "log",
+                               "-w", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(as_owner + [PG_BIN / "pg_ctl", "-D", directory / "data", "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def run_sql(server_url, statement):
+    """Run one statement on the cluster's `postgres` database, outside any transaction."""
+    import psycopg2
+
+    conn = psycopg2.connect(f"{server_url}/postgres")
+    conn.autocommit = True  # CREATE and DROP DATABASE refuse to run in a transaction
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(statement)
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def seeded_cep_template(postgres_server):
+    """A PostgreSQL database with the CEP API's tables and the bundled sample; tests get copies."""
+    from cep_api.migrations import migrate
+    from cep_api.models import WRITE_LOCK, db, init_db
+    from cep_api.seed import seed
+
+    run_sql(postgres_server, "CREATE DATABASE cep_template")
+    init_db("", f"{postgres_server}/cep_template")
+    migrate()
+    seed()
+    with WRITE_LOCK:  # an earlier test's app may still be writing its request log
+        db.close_all()  # a template may have no connection when it is copied
+    return "cep_template"
+
+
+@pytest.fixture
+def new_postgres_database(postgres_server):
+    """new_postgres_database(template=None) -> the URL of a new, empty (or copied) database,
+    dropped when the test ends."""
+    names = []
+
+    def create(template=None):
+        names.append(f"test_{os.getpid()}_{next(DATABASE_NUMBERS)}")
+        run_sql(postgres_server, f"CREATE DATABASE {names[-1]}" + (f" TEMPLATE {template}" if template else ""))
+        return f"{postgres_server}/{names[-1]}"
+
+    yield create
+    for name in names:
+        run_sql(postgres_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # the pools' connections too
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request):
+    """The database engine an app fixture uses: each test that takes cep_app or make_staff_app runs
+    on both. A test that also reads the SQLite file itself (cep_db_path, staff_db_path) runs on
+    SQLite only."""
+    if request.param == "postgresql" and {"cep_db_path", "staff_db_path"} & set(request.fixturenames):
+        pytest.skip("this test reads the SQLite file itself")
+    return request.param
 
 
 @pytest.fixture
@@ -43,11 +134,16 @@ def cep_db_path(seeded_cep_db, tmp_path):
 
 
 @pytest.fixture
-def cep_app(cep_db_path):
-    """A fresh CEP API app over a seeded database; closed when the test ends (see make_staff_app)."""
+def cep_app(engine, request):
+    """A fresh CEP API app over a seeded database (a SQLite copy, or a PostgreSQL one); closed when
+    the test ends (see make_staff_app)."""
     from cep_api.app import create_app
 
-    app = create_app({"cep_api.db_path": str(cep_db_path)})
+    if engine == "postgresql":
+        url = request.getfixturevalue("new_postgres_database")(request.getfixturevalue("seeded_cep_template"))
+        app = create_app({"cep_api.database_url": url})
+    else:
+        app = create_app({"cep_api.db_path": str(request.getfixturevalue("cep_db_path"))})
     yield app
     app.close()
 
@@ -183,7 +279,7 @@ def staff_db_path(tmp_path):
 
 
 @pytest.fixture
-def make_staff_app(staff_db_path):
+def make_staff_app(engine, request):
     """make_staff_app(cep_api_url, **settings) -> a staff app over this test's staff database.
 
     Each app's CEP cache and request log are closed when the test ends, so that their background
@@ -192,9 +288,14 @@ def make_staff_app(staff_db_path):
     from staff_api.app import create_app
 
     apps = []
+    if engine == "postgresql":
+        db_path, url = "", request.getfixturevalue("new_postgres_database")()
+    else:
+        db_path, url = str(request.getfixturevalue("staff_db_path")), ""
 
     def make(cep_api_url, **settings):
-        config = {"staff_api.db_path": str(staff_db_path), "staff_api.cep_api_url": cep_api_url,
+        config = {"staff_api.db_path": db_path, "staff_api.database_url": url,
+                  "staff_api.cep_api_url": cep_api_url,
                   "staff_api.cep_timeout": 2.0, "staff_api.cep_cache_ttl": 86400.0,
                   "staff_api.cep_negative_ttl": 300.0}
         config.update({f"staff_api.{name}": value for name, value in settings.items()})
@@ -205,6 +306,23 @@ def make_staff_app(staff_db_path):
     for app in apps:
         app.config["staff_api.cep_cache"].close()
         app.close()  # the request log's writer
+
+
+def committed_rows(config, service, sql):
+    """What `sql` reads over a connection of its own (so only what is committed) from the database
+    in an app's config: PostgreSQL when it has a URL, else its SQLite file."""
+    import sqlite3
+
+    import psycopg2
+
+    url = config[f"{service}.database_url"]
+    conn = psycopg2.connect(url) if url else sqlite3.connect(config[f"{service}.db_path"])
+    try:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        conn.close()
 
 
 def count_rows(db_path, table):

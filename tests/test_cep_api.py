@@ -13,7 +13,7 @@ from cep_api import ceps
 from cep_api.answers import AnswerMemo
 from cep_api.jsonhttp import ERROR_STATUS
 from cep_api.models import Cep, data_version, db
-from conftest import REPO_ROOT, assert_bad_request_answered, assert_error
+from conftest import REPO_ROOT, assert_bad_request_answered, assert_error, committed_rows
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar",
       "bairro": "Sé", "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}
@@ -26,11 +26,9 @@ def client(cep_app):
     return TestApp(cep_app)
 
 
-def table_digest(db_path):
-    """A fingerprint of every committed row, read over a separate connection."""
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT * FROM cep ORDER BY cep").fetchall()
-    conn.close()
+def table_digest(app):
+    """A fingerprint of every committed row of the app's database, read over a separate connection."""
+    rows = committed_rows(app.config, "cep_api", "SELECT * FROM cep ORDER BY cep")
     return hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
@@ -326,11 +324,11 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize("method, path, body, content_type, status, fields", [case[1:] for case in BAD_REQUESTS],
                          ids=[case[0] for case in BAD_REQUESTS])
-def test_bad_input_gets_a_json_error_and_changes_nothing(client, cep_db_path, method, path, body,
-                                                        content_type, status, fields):
-    before = table_digest(cep_db_path)
+def test_bad_input_gets_a_json_error_and_changes_nothing(client, method, path, body, content_type, status,
+                                                        fields):
+    before = table_digest(client.app)
     assert_bad_request_answered(client, method, path, body, content_type, status, fields)
-    assert table_digest(cep_db_path) == before
+    assert table_digest(client.app) == before
 
 
 def test_every_status_of_the_conventions_is_covered():

@@ -70,11 +70,12 @@ def test_a_cep_database_from_before_migrations_keeps_its_rows_and_gets_todays_sh
     assert schema_of(path) == (tables, version)
 
 
-def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_shape(tmp_path, make_staff_app):
+def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_shape(staff_db_path,
+                                                                                     make_staff_app):
     from staff_api.migrations import migrate
 
-    path = old_database(tmp_path / "staff.sqlite3", OLD_STAFF_SCHEMA)
-    client = TestApp(make_staff_app("http://127.0.0.1:9", db_path=str(path), log=False))
+    path = old_database(staff_db_path, OLD_STAFF_SCHEMA)
+    client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
     assert client.get("/employees/1").json["name"] == "Ana Souza"
     tables, version = schema_of(path)
     names = {name for _, name, _ in tables}

@@ -169,8 +169,8 @@ def test_the_cep_database_the_service_creates_is_private(tmp_path):
     assert_private(path.parent)
 
 
-def test_the_staff_database_the_service_creates_is_private(tmp_path, cep_server, make_staff_app):
-    path = tmp_path / "new" / "staff.sqlite3"
+def test_the_staff_database_the_service_creates_is_private(tmp_path, cep_server, make_staff_app, staff_db_path):
+    path = tmp_path / "new" / "staff.sqlite3"  # a file: staff_db_path keeps this test on SQLite
     TestApp(make_staff_app(cep_server.url, db_path=str(path))).post_json("/employees", ANA)
     assert_private(path.parent)
 

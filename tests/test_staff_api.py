@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from webtest import TestApp
 
-from conftest import assert_bad_request_answered, assert_error, count_rows
+from conftest import assert_bad_request_answered, assert_error, committed_rows, count_rows
 
 ANA = {"name": "Ana Souza", "email": "ana@example.com", "role": "Engineer", "cep": "01001000",
        "number": "100", "complement": "apto 12"}
@@ -260,12 +260,11 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize("method, path, body, content_type, status, fields", [case[1:] for case in BAD_REQUESTS],
                          ids=[case[0] for case in BAD_REQUESTS])
-def test_bad_input_gets_a_json_error_and_writes_nothing(staff, staff_db_path, method, path, body, content_type,
-                                                        status, fields):
+def test_bad_input_gets_a_json_error_and_writes_nothing(staff, method, path, body, content_type, status, fields):
     staff.post_json("/employees", ANA)  # employee 1, and 01001000 cached
-    before = table_dump(staff_db_path)
+    before = table_dump(staff.app)
     assert_bad_request_answered(staff, method, path, body, content_type, status, fields)
-    after = table_dump(staff_db_path)
+    after = table_dump(staff.app)
     assert after["employee"] == before["employee"]
     if status != 422 or "cep" not in (fields or ()):
         assert after["cep_cache_entry"] == before["cep_cache_entry"]
@@ -275,19 +274,15 @@ def test_every_status_of_the_conventions_is_covered():
     assert {case[5] for case in BAD_REQUESTS} | {503} == {400, 404, 405, 409, 413, 415, 422, 503}
 
 
-def table_dump(db_path):
-    """Every committed row of both tables, read over a separate connection.
+def table_dump(app):
+    """Every committed row of both tables of the app's database, read over a separate connection.
 
     A cache entry's hit counter is left out: resolving a cached CEP before another check
     fails (a 409, say) is a use of the cache, not a change of data.
     """
-    conn = sqlite3.connect(db_path)
-    try:
-        return {"employee": conn.execute("SELECT * FROM employee ORDER BY id").fetchall(),
-                "cep_cache_entry": conn.execute("SELECT cep, status, body, etag, fetched_at, expires_at "
-                                                "FROM cep_cache_entry ORDER BY cep").fetchall()}
-    finally:
-        conn.close()
+    return {"employee": committed_rows(app.config, "staff_api", "SELECT * FROM employee ORDER BY id"),
+            "cep_cache_entry": committed_rows(app.config, "staff_api", "SELECT cep, status, body, etag, fetched_at, "
+                                              "expires_at FROM cep_cache_entry ORDER BY cep")}
 
 
 def test_cep_api_down_without_cache_is_503_and_writes_nothing(staff, cep_server, staff_db_path):
