@@ -20,6 +20,13 @@ from deploy.pythonanywhere.one_app import PrefixDispatcher
 from staff_api import dashboard
 from test_docs_browser import CHROMIUM, CHROMIUM_ARGS
 
+
+@pytest.fixture
+def engine():
+    """The page's tests run on SQLite only: what they test is the page, and the API's own tests
+    run on both engines (conftest's `engine`)."""
+    return "sqlite"
+
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="install Debian's chromium to run the browser test "
                                                              "(apt-get install chromium)")
 

@@ -24,6 +24,13 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="install Debian's chrom
 
 
 @pytest.fixture
+def engine():
+    """The page's tests run on SQLite only: what they test is the page, and the API's own tests
+    run on both engines (conftest's `engine`)."""
+    return "sqlite"
+
+
+@pytest.fixture
 def browser_page():
     """A fresh page in headless Chromium, with the URLs it requested and the script errors it met."""
     with sync_playwright() as playwright:

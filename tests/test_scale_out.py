@@ -3,6 +3,7 @@ shipped deploy/haproxy/cep-staff.cfg in front of two CEP API and two staff API p
 service on a PostgreSQL database of its own (README: Scaling out). Skipped without HAProxy or
 PostgreSQL. The processes start together, so they also migrate their databases at the same time."""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,3 +112,49 @@ def test_a_stopped_staff_process_is_routed_around(scaled_out):
     answers = [requests.get(scaled_out["staff"] + "/employees", timeout=5) for _ in range(6)]
     assert [answer.status_code for answer in answers] == [200] * 6
     assert {answer.headers["X-Served-By"] for answer in answers} == {"staff1"}
+
+
+# --- moving the staff API's data from SQLite to PostgreSQL (README: Scaling out) --------------
+
+MOVE_STEP = re.compile(r"<!-- staff-to-postgresql -->\n```sh\n(?P<commands>.*?)```", re.S)
+
+
+@pytest.fixture
+def engine():
+    """The move test's CEP API (cep_server) runs on SQLite: the move is what is tested."""
+    return "sqlite"
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None or shutil.which("psql") is None,
+                    reason="the README's move uses sqlite3 and psql (apt-get install sqlite3 postgresql-client)")
+def test_the_readmes_move_carries_the_employees_to_postgresql(tmp_path, cep_server, new_postgres_database):
+    from webtest import TestApp
+
+    from staff_api.app import create_app
+
+    sqlite_path = tmp_path / "staff.sqlite3"
+    old = create_app({"staff_api.db_path": str(sqlite_path), "staff_api.cep_api_url": cep_server.url,
+                      "staff_api.log": False})
+    client = TestApp(old)
+    client.post_json("/employees", ANA)  # role, number and complement empty
+    client.post_json("/employees", {"name": "Bruno, \"Lima\"", "email": "bruno@example.com", "cep": "01310-100",
+                                    "role": "Engineer", "number": "1, 2"})  # commas, quotes: CSV must keep them
+    client.delete("/employees/1")  # a gap in the ids
+    client.post_json("/employees", {**ANA, "email": "ana.souza@example.com", "complement": "apto 12"})
+    before = client.get("/employees").json
+    old.config["staff_api.cep_cache"].close()
+
+    url = new_postgres_database()
+    commands = MOVE_STEP.search((REPO_ROOT / "README.md").read_text(encoding="utf-8"))["commands"]
+    moved = subprocess.run(["bash", "-ec", commands], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "STAFF_API_DB": str(sqlite_path), "STAFF_API_DATABASE_URL": url})
+    assert moved.returncode == 0, moved.stderr
+
+    new = create_app({"staff_api.database_url": url, "staff_api.cep_api_url": cep_server.url, "staff_api.log": False})
+    client = TestApp(new)
+    try:
+        assert client.get("/employees").json == before
+        assert client.post_json("/employees", {**ANA, "email": "carla@example.com"}).json["id"] == 4
+        assert client.post_json("/employees", {**ANA, "email": "BRUNO@example.com"}, status=409)
+    finally:
+        new.config["staff_api.cep_cache"].close()
