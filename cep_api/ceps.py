@@ -8,7 +8,7 @@ from peewee import IntegrityError
 
 from .answers import answer_for
 from .models import Cep, writing
-from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
+from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep, search_key
 
 LIST_FILTERS = ("uf", "localidade", "q")
 
@@ -44,7 +44,10 @@ def find_page(page, per_page, filters):
     if "localidade" in filters:
         query = query.where(Cep.localidade == filters["localidade"])
     if "q" in filters:
-        query = query.where(Cep.logradouro.contains(filters["q"]) | Cep.bairro.contains(filters["q"]))
+        # Folded keys, not LIKE on the columns: SQLite's LIKE ignores case in ASCII only, PostgreSQL's ILIKE
+        # in every alphabet. On the keys, "sao" finds "São" on both.
+        key = search_key(filters["q"])
+        query = query.where(Cep.street_key.contains(key) | Cep.district_key.contains(key))
     items = [record.to_dict() for record in query.paginate(page, per_page)]
     return {"items": items, "page": page, "per_page": per_page, "total": query.count()}
 

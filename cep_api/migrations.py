@@ -13,7 +13,7 @@ from peewee import CharField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run
 
-from .models import TABLES, WRITE_LOCK, is_postgres, write_transaction, DataVersion, SchemaVersion, db
+from .models import DataVersion, SchemaVersion, TABLES, WRITE_LOCK, db, is_postgres, write_transaction
 from .validation import search_key
 
 
@@ -32,7 +32,15 @@ def add_search_keys(migrator):
                             [(search_key(town), search_key(street), cep) for cep, town, street in rows])
 
 
-MIGRATIONS = (index_request_log_by_time, add_search_keys)  # oldest first; only ever append
+def add_district_key(migrator):
+    """#12: cep.district_key, so that ?q= compares folded keys on SQLite and PostgreSQL alike."""
+    run(migrator.add_column("cep", "district_key", CharField(default="")))
+    rows = db.execute_sql("SELECT cep, bairro FROM cep").fetchall()
+    db.cursor().executemany(f"UPDATE cep SET district_key = {db.param} WHERE cep = {db.param}",
+                            [(search_key(district), cep) for cep, district in rows])
+
+
+MIGRATIONS = (index_request_log_by_time, add_search_keys, add_district_key)  # oldest first; only ever append
 
 
 def migrate():

@@ -38,7 +38,8 @@ class Cep(BaseModel):
     ibge = CharField(default="")
     # The ViaCEP address search (viacep.py) compares these, kept in step by save() and the seed.
     town_key = CharField(default="")  # search_key(localidade)
-    street_key = CharField(default="")  # search_key(logradouro)
+    street_key = CharField(default="")  # search_key(logradouro); ?q= compares it too
+    district_key = CharField(default="")  # search_key(bairro), for ?q=
 
     class Meta:
         # The search picks one town of one UF, in CEP order: this index hands it the rows in that
@@ -48,6 +49,7 @@ class Cep(BaseModel):
     def save(self, *args, **kwargs):
         """Save the record, its search keys updated from its town and street."""
         self.town_key, self.street_key = search_key(self.localidade), search_key(self.logradouro)
+        self.district_key = search_key(self.bairro)
         return super().save(*args, **kwargs)
 
     def to_dict(self):

@@ -30,7 +30,7 @@ def read_rows(path):
                 raise SeedError(f"{path}, line {line_number}: {errors}")
             # insert_many() skips Cep.save(): the search keys are set here.
             yield {"cep": digits, **fields, "town_key": search_key(fields["localidade"]),
-                   "street_key": search_key(fields["logradouro"])}
+                   "street_key": search_key(fields["logradouro"]), "district_key": search_key(fields["bairro"])}
 
 
 def seed(path=SAMPLE_CSV):

@@ -5,7 +5,7 @@ import unicodedata
 from peewee import IntegrityError
 
 from .models import ADDRESS_FIELDS, Employee, iso_utc, writing
-from .validation import format_cep
+from .validation import format_cep, search_key
 
 LARGEST_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot exist
 
@@ -36,7 +36,10 @@ def find_page(page, per_page, filters):
     if "uf" in filters:
         query = query.where(Employee.uf == filters["uf"].upper())
     if "q" in filters:
-        query = query.where(Employee.name.contains(filters["q"]) | Employee.email.contains(filters["q"]))
+        # Folded keys, not LIKE on the columns: SQLite's LIKE ignores case in ASCII only, PostgreSQL's ILIKE
+        # in every alphabet. On the keys, "jose" finds "José" and "ZOË" finds "zoë@..." on both.
+        query = query.where(Employee.name_key.contains(search_key(filters["q"]))
+                            | Employee.email_key.contains(email_key(filters["q"])))
     return {"items": [employee.to_dict() for employee in query.paginate(page, per_page)],
             "page": page, "per_page": per_page, "total": query.count()}
 
@@ -58,7 +61,7 @@ def create(fields, cep_cache):
     try:
         with writing():
             employee = Employee.create(**fields, **address, email_key=email_key(fields["email"]),
-                                       created_at=now, updated_at=now)
+                                       name_key=search_key(fields["name"]), created_at=now, updated_at=now)
     except IntegrityError:  # the unique e-mail key refused the row
         raise email_taken(fields["email"], outcome)
     return employee, outcome
@@ -73,6 +76,8 @@ def change(employee_id, fields, cep_cache):
         changes.update(address)
     if "email" in fields:
         changes["email_key"] = email_key(fields["email"])
+    if "name" in fields:
+        changes["name_key"] = search_key(fields["name"])
     changes["updated_at"] = iso_utc()
     query = Employee.update(**changes).where(Employee.id == employee.id)
     if "cep" in fields:

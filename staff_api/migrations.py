@@ -9,10 +9,12 @@ migration counted as done. It runs at start (create_app) and as `python -m staff
 To change the schema: change models.py, then add at the end of MIGRATIONS a function that takes
 a database of the previous shape to the new one, with playhouse.migrate, keeping every row.
 """
+from peewee import CharField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run
 
-from .models import TABLES, WRITE_LOCK, is_postgres, write_transaction, CacheVersion, SchemaVersion, db
+from .models import CacheVersion, SchemaVersion, TABLES, WRITE_LOCK, db, is_postgres, write_transaction
+from .validation import search_key
 
 OLD_LOG_INDEX = "request_log_time_method_route_status_ms_cache_cep_ms"
 
@@ -23,7 +25,15 @@ def index_request_log_by_time(migrator):
         run(migrator.drop_index("request_log", OLD_LOG_INDEX))
 
 
-MIGRATIONS = (index_request_log_by_time,)  # oldest first; only ever append
+def add_name_key(migrator):
+    """#12: employee.name_key, what ?q= compares the same way on SQLite and PostgreSQL, filled."""
+    run(migrator.add_column("employee", "name_key", CharField(default="")))
+    rows = db.execute_sql("SELECT id, name FROM employee").fetchall()
+    db.cursor().executemany(f"UPDATE employee SET name_key = {db.param} WHERE id = {db.param}",
+                            [(search_key(name), employee_id) for employee_id, name in rows])
+
+
+MIGRATIONS = (index_request_log_by_time, add_name_key)  # oldest first; only ever append
 
 
 def migrate():

@@ -37,6 +37,7 @@ class Employee(BaseModel):
     name = CharField()
     email = CharField()
     email_key = CharField(unique=True)  # email.casefold(): uniqueness that ignores case
+    name_key = CharField(default="")  # validation.search_key(name): what ?q= compares
     role = CharField(default="")
     cep = CharField(max_length=8)  # 8 digits, no hyphen
     number = CharField(default="")

@@ -24,6 +24,13 @@ def normalize_cep(text):
     return match.group(1) + match.group(2) if match else None
 
 
+def search_key(text):
+    """`text` as ?q= compares it on either database engine: no accents, no case, single spaces
+    ("José  SILVA" -> "jose silva"). NFKD splits "é" into "e" and a combining accent, dropped."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).casefold().split())
+
+
 def format_cep(digits):
     """8 digits written the way the API answers: NNNNN-NNN."""
     return f"{digits[:5]}-{digits[5:]}"

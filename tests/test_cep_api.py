@@ -93,6 +93,10 @@ def test_list_is_sorted_paginated_and_filtered(client):
     assert any(item["cep"] == "01310-100" for item in paulista["items"])
     assert all("Paulista" in item["logradouro"] + item["bairro"] for item in paulista["items"])
     assert client.get("/ceps", {"q": "100%_no_such"}).json["total"] == 0
+    # Case and accents do not matter, in any alphabet and on either engine (folded keys).
+    folded = [item["cep"] for item in client.get("/ceps", {"q": "PRAÇA DA SÉ", "per_page": 100}).json["items"]]
+    assert "01001-000" in folded and folded == [item["cep"] for item in client.get(
+        "/ceps", {"q": "praca da se", "per_page": 100}).json["items"]]
 
 
 def test_list_answers_are_deterministic_and_revalidatable(client):

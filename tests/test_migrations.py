@@ -61,6 +61,7 @@ def test_a_cep_database_from_before_migrations_keeps_its_rows_and_gets_todays_sh
     assert client.get("/ceps/01001000").json["logradouro"] == "Praça da Sé"
     assert client.get("/ceps").json["total"] == 2 and client.get("/logs").json["total"] == 1
     assert [found["cep"] for found in client.get("/ws/sp/sao paulo/PAULISTA/json/").json] == ["01310-100"]
+    assert [found["cep"] for found in client.get("/ceps", {"q": "bela vista"}).json["items"]] == ["01310-100"]
     tables, version = schema_of(path)
     names = {name for _, name, _ in tables}
     assert "request_log_time_method_route_status_ms" not in names
@@ -77,10 +78,11 @@ def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_
     path = old_database(staff_db_path, OLD_STAFF_SCHEMA)
     client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
     assert client.get("/employees/1").json["name"] == "Ana Souza"
+    assert client.get("/employees", {"q": "SOUZA"}).json["total"] == 1  # its name_key was filled
     tables, version = schema_of(path)
     names = {name for _, name, _ in tables}
     assert "request_log_time_method_route_status_ms_cache_cep_ms" not in names
-    assert {"request_log_time", "log_minute"} <= names and version == [(1,)]
+    assert {"request_log_time", "log_minute"} <= names and version == [(2,)]
     assert migrate() == []
     assert schema_of(path) == (tables, version)
 
@@ -95,8 +97,8 @@ def test_a_new_database_is_made_in_todays_shape_with_every_migration_counted(tmp
 
 
 @pytest.mark.parametrize("service, variable, schema, applied", [
-    ("cep_api", "CEP_API_DB", OLD_CEP_SCHEMA, "applied index_request_log_by_time, add_search_keys;"),
-    ("staff_api", "STAFF_API_DB", OLD_STAFF_SCHEMA, "applied index_request_log_by_time;"),
+    ("cep_api", "CEP_API_DB", OLD_CEP_SCHEMA, "applied index_request_log_by_time, add_search_keys, add_district_key;"),
+    ("staff_api", "STAFF_API_DB", OLD_STAFF_SCHEMA, "applied index_request_log_by_time, add_name_key;"),
 ])
 def test_two_processes_migrating_at_once_migrate_once(tmp_path, service, variable, schema, applied):
     path = old_database(tmp_path / "old.sqlite3", schema)

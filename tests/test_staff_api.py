@@ -60,6 +60,16 @@ def test_read_list_filter_update_delete(staff):
     assert staff.get("/employees").json["total"] == 1
 
 
+def test_q_ignores_case_and_accents_in_every_alphabet_on_either_engine(staff):
+    jose = staff.post_json("/employees", {"name": "José  ÁVILA", "email": "Zoë@Example.com", "cep": "01001000"}).json
+    staff.post_json("/employees", ANA)
+    for q in ("jose avila", "JOSÉ ÁVILA", "ávila", "zoë@example", "ZOË"):
+        assert [e["id"] for e in staff.get("/employees", {"q": q}).json["items"]] == [jose["id"]], q
+    renamed = staff.patch_json(f"/employees/{jose['id']}", {"name": "Júlia Ávila"}).json
+    assert [e["id"] for e in staff.get("/employees", {"q": "JULIA"}).json["items"]] == [renamed["id"]]
+    assert staff.get("/employees", {"q": "jose"}).json["total"] == 0
+
+
 def test_nfc_and_nfd_spellings_of_an_email_are_one_email(staff, staff_db_path):
     """"joão" typed with one key (NFC) or with a combining tilde (NFD) is the same e-mail: 409."""
     staff.post_json("/employees", {**ANA, "email": "jo\u00e3o@example.com"})
