@@ -14,7 +14,7 @@ from .migrations import migrate
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, json_bytes, read_json_object,
                        MAX_FILTER_LENGTH, read_list_query, read_log_query, read_minutes, reject_undecodable_path,
                        render_error, send_json)
-from .models import Cep, close_connection, data_version, init_db, open_connection
+from .models import Cep, close_connection, data_version, init_db
 from .validation import UF_RANGES, normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,8 +55,7 @@ def create_app(config=None):
     # One memo per app, so two apps in one process (tests) never share answers.
     app.config["cep_api.answers"] = AnswerMemo(data_version)
     app.config["cep_api.request_log"] = request_log.start(app.config)  # app.close() stops it
-    app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
-    app.add_hook("before_request", open_connection)
+    app.add_hook("before_request", reject_undecodable_path)
     app.add_hook("after_request", close_connection)
     app.add_hook("after_request", add_security_headers)
     app.add_hook("after_request", cors.allow_log_readers)

@@ -187,12 +187,11 @@ def writing_in_background():
         yield
 
 
-def open_connection():
-    """Before each request: take a connection from the pool (the one of this thread, if open)."""
-    db.connect(reuse_if_open=True)
-
-
 def close_connection():
-    """After each request: with the pool, close() hands the connection back instead of closing the file."""
+    """After each request: hand back the connection its first query took, if it made one.
+
+    No hook takes one before: peewee connects at a request's first query, so a request that makes
+    none (a cache hit, a memoized answer) takes none. On PostgreSQL that matters: the pool checks
+    each connection it hands out with a round trip to the server (SELECT 1), one at a time."""
     if not db.is_closed():
         db.close()

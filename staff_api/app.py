@@ -11,7 +11,7 @@ from .cep_client import CepApiClient
 from .jsonhttp import (ApiError, add_security_headers, answer_domain_errors, read_json_object, read_list_query,
                        read_log_query, read_minutes, reject_undecodable_path, render_error, send_json)
 from .migrations import migrate
-from .models import Employee, close_connection, init_db, open_connection
+from .models import Employee, close_connection, init_db
 from .validation import clean_employee, format_cep, normalize_cep
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,8 +48,7 @@ def create_app(config=None, cep_session=None):
     settings["staff_api.cep_cache"] = CepCache(client, settings["staff_api.cep_cache_ttl"],
                                                settings["staff_api.cep_negative_ttl"])
     settings["staff_api.request_log"] = request_log.start(settings)  # app.close() stops it
-    app.add_hook("before_request", reject_undecodable_path)  # before a connection is taken
-    app.add_hook("before_request", open_connection)
+    app.add_hook("before_request", reject_undecodable_path)
     app.add_hook("after_request", close_connection)
     app.add_hook("after_request", add_security_headers)
     app.install(answer_domain_errors)

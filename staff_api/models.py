@@ -199,12 +199,11 @@ def writing_in_background():
         yield
 
 
-def open_connection():
-    """Before each request: take a connection from the pool."""
-    db.connect(reuse_if_open=True)
-
-
 def close_connection():
-    """After each request: hand the connection back (with the pool, close() does not close the file)."""
-    if not db.is_closed():  # a request refused before it took one (401, 400) has none
+    """After each request: hand back the connection its first query took, if it made one.
+
+    No hook takes one before: peewee connects at a request's first query, so a request that makes
+    none (a cache hit, a memoized answer) takes none. On PostgreSQL that matters: the pool checks
+    each connection it hands out with a round trip to the server (SELECT 1), one at a time."""
+    if not db.is_closed():  # a request that made no query has none
         db.close()
