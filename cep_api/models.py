@@ -1,5 +1,5 @@
 """The CEP API's tables in its own database (a SQLite file, or PostgreSQL), owned by this service
-alone, and the connection each request takes when it starts and hands back when it ends."""
+alone, and the connection a request takes at its first query and hands back when it ends."""
 import os
 import threading
 import time
