@@ -13,7 +13,7 @@ from peewee import CharField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run
 
-from .models import DataVersion, SchemaVersion, TABLES, WRITE_LOCK, db, is_postgres, write_transaction
+from .models import DataVersion, SchemaVersion, TABLES, db, is_postgres, writing_in_background
 from .validation import search_key
 
 
@@ -45,7 +45,7 @@ MIGRATIONS = (index_request_log_by_time, add_search_keys, add_district_key)  # o
 
 def migrate():
     """Bring the database to this code's schema; return the names of the migrations applied."""
-    with WRITE_LOCK, db.connection_context(), write_transaction():
+    with writing_in_background():
         if is_postgres():  # SQLite's IMMEDIATE already made the others wait; PostgreSQL needs a lock
             db.execute_sql("SELECT pg_advisory_xact_lock(12)")  # any number, the same in every process
         new = not db.table_exists("cep")
@@ -59,8 +59,9 @@ def migrate():
         migrator = SchemaMigrator.from_database(db.obj)
         for migration in MIGRATIONS[done:]:
             migration(migrator)
-        SchemaVersion.delete().execute()
-        SchemaVersion.create(version=len(MIGRATIONS))
+        if done < len(MIGRATIONS):  # a start with nothing to do writes nothing here
+            SchemaVersion.delete().execute()
+            SchemaVersion.create(version=len(MIGRATIONS))
         db.create_tables(TABLES)  # tables and indexes the migrations did not make (log_minute...)
         DataVersion.insert(id=1, version=0).on_conflict_ignore().execute()  # its one row, once
         return [migration.__name__ for migration in MIGRATIONS[done:]]

@@ -192,7 +192,7 @@ def write_transaction():
 
 @contextmanager
 def writing_in_background():
-    """writing() for a thread that serves no request (the request log's, the cache's): it takes
+    """writing() for code that serves no request (the log's and cache's threads, migrations): it takes
     its own connection, under the write lock too, because init_db (a test building another app)
     closes every connection, and does so only while it holds that lock."""
     with WRITE_LOCK, db.connection_context(), write_transaction():
