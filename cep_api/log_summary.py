@@ -3,20 +3,27 @@
 The percentiles are exact (statistics.quantiles over every duration), so they need every duration,
 not an average. Reading an hour of rows back (100k rows at ~28 requests/s) takes ~0.5 s here,
 mostly in turning each row into Python objects. So once a minute is over, the log's writer thread
-rolls it up (roll_up): one log_minute row per route and minute, its durations packed in one blob.
+rolls it up (roll_up): one log_minute row per route and minute, its durations joined in one text.
 A summary reads those few hundred rows, and the raw rows of the minutes not rolled up yet.
+
+The database does the rolling up, in one INSERT ... SELECT ... GROUP BY per minute: Python never
+sees the rows, so at 2,000 requests/s (120,000 rows a minute) the waitress threads are not kept
+waiting for the GIL while they are counted. The durations are recorded to the microsecond
+(request_log.py), so their text ("12.346") reads back as exactly the same numbers.
 
 A request counts in the minute it came in, and a minute is rolled up ROLLUP_DELAY after it ended,
 so the rows of slow requests are in by then. A row written later still is in GET /logs, not here.
 """
+import json
+import math
 import statistics
 import time
 from array import array
 from collections import Counter, defaultdict
 
-from peewee import fn
+from peewee import Case, fn
 
-from .models import LogMinute, RequestLog, db, iso_utc
+from .models import LogMinute, RequestLog, iso_utc, joined, minute_of
 
 ROLLUP_DELAY = 30  # seconds after a minute's end before it is rolled up
 MINUTES_PER_ROLLUP = 5  # minutes rolled up in one write transaction at most
@@ -27,19 +34,31 @@ STATUS_CLASSES = (2, 3, 4, 5)  # 2xx to 5xx, counted per minute
 class Figures:
     """The durations and status classes of some requests: one route in one minute, or many merged."""
 
-    def __init__(self):
-        self.ms = array("d")  # every request's milliseconds: packed doubles, cheap to store and merge
-        self.classes = Counter()  # requests per status class: {2: 120, 4: 3}
-
-    def add(self, status, ms):
-        """Count one request."""
-        self.ms.append(ms)
-        self.classes[status // 100] += 1
+    def __init__(self, ms=None, classes=()):
+        """The figures of one row in COLUMNS' order (its durations as text: "1.5,0.25"), or none yet."""
+        self.ms = array("d", numbers(ms))  # every request's milliseconds: packed doubles, cheap to merge
+        self.classes = Counter(dict(zip(STATUS_CLASSES, classes)))  # requests per status class: {2: 120, 4: 3}
 
     def merge(self, other):
         """Count `other`'s requests too."""
         self.ms.extend(other.ms)
         self.classes.update(other.classes)
+
+
+COLUMNS = (LogMinute.minute, LogMinute.method, LogMinute.route, LogMinute.ms,
+           *[getattr(LogMinute, f"status_{n}xx") for n in STATUS_CLASSES])  # in grouped()'s order
+
+
+def grouped(since, until):
+    """The raw rows from `since` until before `until` (seconds), one row per minute, method and
+    route, in COLUMNS' order: what roll_up stores, and what summarize reads of the minutes not
+    rolled up yet. The database does the work (see the top of this file)."""
+    minute = minute_of(RequestLog.time)
+    return (RequestLog
+            .select(minute, RequestLog.method, RequestLog.route, joined(RequestLog.ms),
+                    *[fn.SUM(Case(RequestLog.status / 100, [(n, 1)], 0)) for n in STATUS_CLASSES])
+            .where((RequestLog.time >= since) & (RequestLog.time < until))
+            .group_by(minute, RequestLog.method, RequestLog.route))
 
 
 def roll_up(now):
@@ -57,11 +76,8 @@ def roll_up(now):
         return False
     first = int(oldest // 60)  # the first minute with rows: an idle night is skipped at once
     last = min(settled, first + MINUTES_PER_ROLLUP - 1)
-    rows = [{"minute": minute, "method": method, "route": route, "ms": figures.ms.tobytes(),
-             **{f"status_{n}xx": figures.classes[n] for n in STATUS_CLASSES}}
-            for (minute, method, route), figures in read_rows(first * 60, (last + 1) * 60).items()]
-    for start in range(0, len(rows), 100):  # SQLite takes at most 32,766 values in one statement
-        LogMinute.insert_many(rows[start:start + 100]).on_conflict_ignore().execute()
+    if first <= last:
+        LogMinute.insert_from(grouped(first * 60, (last + 1) * 60), COLUMNS).on_conflict_ignore().execute()
     return last < settled
 
 
@@ -71,35 +87,21 @@ def rolled_through(default):
     return default if newest is None else newest
 
 
-def read_rows(since, until=None):
-    """{(minute, method, route): Figures} of the raw rows from `since` (and before `until`), in seconds."""
-    query = (RequestLog.select(RequestLog.time, RequestLog.method, RequestLog.route, RequestLog.status, RequestLog.ms)
-             .where(RequestLog.time >= since))
-    if until is not None:
-        query = query.where(RequestLog.time < until)
-    groups = defaultdict(Figures)
-    for came_in, method, route, status, ms in db.execute(query):  # the raw cursor: no model objects
-        groups[int(came_in // 60), method, route].add(status, ms)
-    return groups
-
-
-def read_rolled_up(first, last):
-    """{(minute, method, route): Figures} of the rolled-up minutes from `first` to `last`."""
-    groups = {}
-    for row in LogMinute.select().where(LogMinute.minute.between(first, last)):
-        figures = groups[row.minute, row.method, row.route] = Figures()
-        figures.ms.frombytes(row.ms)
-        figures.classes.update({n: getattr(row, f"status_{n}xx") for n in STATUS_CLASSES})
-    return groups
+def numbers(joined):
+    """The numbers in a roll-up's text, "12.5,0.25" (or None: none); JSON's parser, written in C,
+    reads 100,000 of them in ~25 ms, float() one by one in ~35."""
+    return json.loads(f"[{joined or ''}]")
 
 
 def summarize(minutes):
     """GET /logs/summary: each route's and each minute's figures, from the minute `minutes` ago on."""
     first = int((time.time() - minutes * 60) // 60)  # whole minutes, so rolled-up ones fit
     rolled = rolled_through(default=first - 1)  # read once: a roll-up meanwhile is neither missed nor doubled
-    groups = {**read_rolled_up(first, rolled), **read_rows(max(first, rolled + 1) * 60)}
+    rows = [*LogMinute.select(*COLUMNS).where(LogMinute.minute.between(first, rolled)).tuples(),
+            *grouped(max(first, rolled + 1) * 60, math.inf).tuples()]
     by_route, by_minute = defaultdict(Figures), defaultdict(Figures)
-    for (minute, method, route), figures in groups.items():
+    for minute, method, route, ms, *classes in rows:
+        figures = Figures(ms, classes)
         by_route[method, route].merge(figures)
         by_minute[minute].merge(figures)
     routes = []

@@ -122,8 +122,10 @@ def reset_wait():
 
 
 def waited_ms():
-    """Milliseconds this thread waited on the CEP API since reset_wait(); None if it made no call."""
-    return getattr(_wait, "ms", None)
+    """Milliseconds this thread waited on the CEP API since reset_wait(), to the microsecond (as the
+    request log keeps them: log_summary.py); None if it made no call."""
+    waited = getattr(_wait, "ms", None)
+    return None if waited is None else round(waited, 3)
 
 
 def json_or_none(body):

@@ -33,7 +33,13 @@ def add_name_key(migrator):
                             [(search_key(name), employee_id) for employee_id, name in rows])
 
 
-MIGRATIONS = (index_request_log_by_time, add_name_key)  # oldest first; only ever append
+def roll_ups_as_text(migrator):
+    """#10: log_minute's durations are text now, joined by the database. Roll-ups are made from
+    request_log, so the table goes; migrate() creates it anew and the log's writer fills it again."""
+    db.execute_sql("DROP TABLE IF EXISTS log_minute")
+
+
+MIGRATIONS = (index_request_log_by_time, add_name_key, roll_ups_as_text)  # oldest first; only ever append
 
 
 def migrate():

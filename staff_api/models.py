@@ -6,8 +6,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from peewee import BlobField, CharField, CompositeKey, DatabaseProxy, DoubleField, IntegerField, Model, TextField
-from peewee import SqliteDatabase
+from peewee import Cast, CharField, CompositeKey, DatabaseProxy, DoubleField, IntegerField, Model, TextField
+from peewee import SqliteDatabase, fn
 from playhouse import db_url
 from playhouse.pool import PooledSqliteDatabase
 
@@ -101,14 +101,14 @@ class LogMinute(BaseModel):
     minute = IntegerField()  # Unix time // 60
     method = CharField()
     route = CharField()
-    ms = BlobField()  # each request's milliseconds, packed doubles (array("d")): exact percentiles need all
+    ms = TextField()  # each request's milliseconds, "1.25,0.5,...": exact percentiles need them all
     status_2xx = IntegerField()  # requests per status class
     status_3xx = IntegerField()
     status_4xx = IntegerField()
     status_5xx = IntegerField()
     hits = IntegerField()  # answers from the CEP cache (hit, revalidated, stale)
     misses = IntegerField()  # fetches from the CEP API
-    cep_ms = BlobField()  # each wait on the CEP API, packed as ms is
+    cep_ms = TextField(null=True)  # each wait on the CEP API, as ms; NULL when no request made one
 
     class Meta:
         primary_key = CompositeKey("minute", "method", "route")
@@ -181,6 +181,19 @@ def writing():
 def is_postgres():
     """True when init_db() chose PostgreSQL."""
     return not isinstance(db.obj, SqliteDatabase)
+
+
+def joined(field):
+    """SQL for all of a group's values of `field` as one text, "1.25,0.5": SQLite's group_concat,
+    PostgreSQL's string_agg. Both write a value with 3 decimals back exactly (log_summary.py)."""
+    if is_postgres():
+        return fn.string_agg(Cast(field, "text"), ",")
+    return fn.group_concat(field, ",")
+
+
+def minute_of(field):
+    """SQL for the Unix minute of a time in seconds: CAST truncates in SQLite, rounds in PostgreSQL."""
+    return Cast(fn.FLOOR(field / 60) if is_postgres() else field / 60, "integer")
 
 
 def write_transaction():

@@ -71,7 +71,7 @@ class LoggedBottle(Bottle):
             return start_response(status, headers, exc_info)
 
         body = super().wsgi(environ, keeping_start_response)
-        ms = (time.perf_counter() - started) * 1000
+        ms = round((time.perf_counter() - started) * 1000, 3)  # to the microsecond: see log_summary.py
         route = environ.get("bottle.route")  # set by Bottle once a route matched
         status = int(answered["status"].split()[0])
         headers = dict(answered["headers"])

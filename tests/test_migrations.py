@@ -73,7 +73,7 @@ def test_a_cep_database_from_before_migrations_keeps_its_rows_and_gets_todays_sh
 
 def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_shape(staff_db_path,
                                                                                      make_staff_app):
-    from staff_api.migrations import migrate
+    from staff_api.migrations import MIGRATIONS, migrate
 
     path = old_database(staff_db_path, OLD_STAFF_SCHEMA)
     client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
@@ -82,7 +82,7 @@ def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_
     tables, version = schema_of(path)
     names = {name for _, name, _ in tables}
     assert "request_log_time_method_route_status_ms_cache_cep_ms" not in names
-    assert {"request_log_time", "log_minute"} <= names and version == [(2,)]
+    assert {"request_log_time", "log_minute"} <= names and version == [(len(MIGRATIONS),)]
     assert migrate() == []
     assert schema_of(path) == (tables, version)
 
@@ -96,9 +96,33 @@ def test_a_new_database_is_made_in_todays_shape_with_every_migration_counted(tmp
     assert schema_of(path)[1] == [(len(MIGRATIONS),)]
 
 
+def test_roll_ups_packed_as_blobs_go_and_are_made_again_from_the_rows(cep_app, cep_db_path):
+    """Migration 4: log_minute as #10's first roll-ups made it (durations as packed doubles) is
+    dropped; the table comes back with its durations as text, for the writer to fill again."""
+    from cep_api.migrations import MIGRATIONS, migrate
+
+    conn = sqlite3.connect(cep_db_path)
+    with conn:
+        conn.executescript("""
+            DROP TABLE log_minute;
+            CREATE TABLE "log_minute" ("minute" INTEGER NOT NULL, "method" VARCHAR(255) NOT NULL, "route" VARCHAR(255) NOT NULL, "ms" BLOB NOT NULL, "status_2xx" INTEGER NOT NULL, "status_3xx" INTEGER NOT NULL, "status_4xx" INTEGER NOT NULL, "status_5xx" INTEGER NOT NULL, PRIMARY KEY ("minute", "method", "route"));
+            INSERT INTO log_minute VALUES (29916666, 'GET', '/health', x'000000000000f83f', 1, 0, 0, 0);
+            INSERT INTO request_log (time, method, route, status, ms, bytes) VALUES (1795000000.0, 'GET', '/health', 200, 1.5, 15);
+        """)
+        conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) - 1,))
+    conn.close()
+    assert migrate() == ["roll_ups_as_text"]
+    conn = sqlite3.connect(cep_db_path)
+    try:
+        assert conn.execute("SELECT count(*) FROM log_minute").fetchone() == (0,)
+        assert ("ms", "TEXT") in [(column[1], column[2]) for column in conn.execute("PRAGMA table_info(log_minute)")]
+    finally:
+        conn.close()
+
+
 @pytest.mark.parametrize("service, variable, schema, applied", [
-    ("cep_api", "CEP_API_DB", OLD_CEP_SCHEMA, "applied index_request_log_by_time, add_search_keys, add_district_key;"),
-    ("staff_api", "STAFF_API_DB", OLD_STAFF_SCHEMA, "applied index_request_log_by_time, add_name_key;"),
+    ("cep_api", "CEP_API_DB", OLD_CEP_SCHEMA, "applied index_request_log_by_time, add_search_keys, add_district_key, roll_ups_as_text;"),
+    ("staff_api", "STAFF_API_DB", OLD_STAFF_SCHEMA, "applied index_request_log_by_time, add_name_key, roll_ups_as_text;"),
 ])
 def test_two_processes_migrating_at_once_migrate_once(tmp_path, service, variable, schema, applied):
     path = old_database(tmp_path / "old.sqlite3", schema)

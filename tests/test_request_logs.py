@@ -17,15 +17,20 @@ ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
 @pytest.fixture
-def make_cep_app(cep_db_path):
-    """make_cep_app(**settings) -> a CEP API app over this test's database, closed when the test ends."""
+def make_cep_app(engine, request):
+    """make_cep_app(**settings) -> a CEP API app over this test's database (a SQLite copy, or a
+    PostgreSQL one, as cep_app), closed when the test ends."""
     from cep_api.app import create_app
 
+    if engine == "postgresql":
+        url = request.getfixturevalue("new_postgres_database")(request.getfixturevalue("seeded_cep_template"))
+        where = {"cep_api.database_url": url}
+    else:
+        where = {"cep_api.db_path": str(request.getfixturevalue("cep_db_path"))}
     apps = []
 
     def make(**settings):
-        apps.append(create_app({"cep_api.db_path": str(cep_db_path),
-                                **{f"cep_api.{name}": value for name, value in settings.items()}}))
+        apps.append(create_app({**where, **{f"cep_api.{name}": value for name, value in settings.items()}}))
         return apps[-1]
 
     yield make
@@ -235,45 +240,52 @@ def roll_up_everything(service):
 
 
 def staff_rows(now):
-    """Log rows of the staff API over the last 12 minutes and this one, every cache outcome among them."""
+    """Log rows of the staff API over the last 12 minutes and this one, every cache outcome among them
+    (durations to the microsecond, as the log records them)."""
     outcomes = [("miss", 12.0), ("hit", None), ("revalidated", 3.5), ("stale", 2000.0), ("", None)]
     return [{"time": now - 720 + i * 2.9, "method": ("GET", "POST")[i % 5 == 0],
              "route": ("/addresses/<cep>", "/employees")[i % 5 == 0], "status": (200, 201, 304, 422, 503)[i % 7 % 5],
-             "ms": 0.25 + (i * 53 % 97) / 9, "bytes": 10, "cache": outcomes[i % 5][0], "cep_ms": outcomes[i % 5][1]}
+             "ms": round(0.25 + (i * 53 % 97) / 9, 3), "bytes": 10, "cache": outcomes[i % 5][0], "cep_ms": outcomes[i % 5][1]}
             for i in range(250)]
 
 
-def test_a_summary_of_rolled_up_minutes_is_the_summary_of_their_rows(make_staff_app, staff_db_path):
-    from staff_api.models import RequestLog
+def rows_in(model):
+    """How many rows `model`'s table has (in the database its app uses: SQLite or PostgreSQL)."""
+    with model._meta.database.connection_context():
+        return model.select().count()
+
+
+def test_a_summary_of_rolled_up_minutes_is_the_summary_of_their_rows(make_staff_app):
+    from staff_api.models import LogMinute, RequestLog, writing_in_background
 
     client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
     insert_rows(RequestLog, staff_rows(time.time()))
     from_rows = client.get("/logs/summary", {"minutes": "15"}).json
-    roll_up_everything("staff_api")
-    rolled_up = count_rows(staff_db_path, "log_minute")
+    roll_up_everything("staff_api")  # by the database (group_concat, or string_agg in PostgreSQL)
+    rolled_up = rows_in(LogMinute)
     assert 10 <= rolled_up <= 2 * 12  # two routes a minute, the minutes over for 30 s and more
     assert client.get("/logs/summary", {"minutes": "15"}).json == from_rows  # the last minutes still from rows
-    conn = sqlite3.connect(staff_db_path)
-    with conn:  # the summary reads the roll-ups: without the rows they were made of, it is the same
-        conn.execute("DELETE FROM request_log WHERE time < (SELECT max(minute) + 1 FROM log_minute) * 60")
-    conn.close()
-    assert count_rows(staff_db_path, "request_log") < 100
+    with writing_in_background():  # the summary reads the roll-ups: without the rows they were made of, the same
+        newest = LogMinute.select(LogMinute.minute).order_by(LogMinute.minute.desc()).limit(1).scalar()
+        RequestLog.delete().where(RequestLog.time < (newest + 1) * 60).execute()
+    assert rows_in(RequestLog) < 100
+    assert client.get("/logs/summary", {"minutes": "15"}).json == from_rows
     assert sum(route["count"] for route in from_rows["routes"]) == 250
     roll_up_everything("staff_api")  # nothing new: nothing rolled up twice
-    assert count_rows(staff_db_path, "log_minute") == rolled_up
+    assert rows_in(LogMinute) == rolled_up
 
 
-def test_the_cep_api_summary_is_the_same_rolled_up_or_not(make_cep_app, cep_db_path):
-    from cep_api.models import RequestLog
+def test_the_cep_api_summary_is_the_same_rolled_up_or_not(make_cep_app):
+    from cep_api.models import LogMinute, RequestLog
 
     client = TestApp(make_cep_app(log=False))
     now = time.time()
     insert_rows(RequestLog, [{"time": now - 400 + i * 1.7, "method": "GET", "route": ("/ceps/<cep>", "/ceps")[i % 2],
-                              "status": (200, 304, 404, 500)[i % 4], "ms": (i * 31 % 89) / 7, "bytes": 10}
+                              "status": (200, 304, 404, 500)[i % 4], "ms": round((i * 31 % 89) / 7, 3), "bytes": 10}
                              for i in range(235)])
     from_rows = client.get("/logs/summary", {"minutes": "10"}).json
     roll_up_everything("cep_api")
-    assert count_rows(cep_db_path, "log_minute") >= 8
+    assert rows_in(LogMinute) >= 8
     assert client.get("/logs/summary", {"minutes": "10"}).json == from_rows
 
 
