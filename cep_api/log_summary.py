@@ -6,7 +6,7 @@ mostly in turning each row into Python objects. So once a minute is over, the lo
 rolls it up (roll_up): one log_minute row per route and minute, its durations joined in one text.
 A summary reads those few hundred rows, and the raw rows of the minutes not rolled up yet.
 
-The database does the rolling up, in one INSERT ... SELECT ... GROUP BY per minute: Python never
+The database does the rolling up, in one INSERT ... SELECT ... GROUP BY: Python never
 sees the rows, so at 2,000 requests/s (120,000 rows a minute) the waitress threads are not kept
 waiting for the GIL while they are counted. The durations are recorded to the microsecond
 (request_log.py), so their text ("12.346") reads back as exactly the same numbers.
