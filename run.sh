@@ -15,7 +15,8 @@ usage: ./run.sh [command]
 
   (none)    install if needed, seed the CEP database if empty, start both services
             (Ctrl-C stops them; ports and hosts come from the environment: see README)
-  test      install if needed (with test tools) and run the whole test suite with coverage
+  test      install if needed (with test tools) and run the whole test suite with coverage;
+            with no arguments, then the container test too (deploy/docker/test.sh) if docker can run it
   install   create .venv/ and install requirements.txt (used by Vagrant and CI)
   seed      load the bundled CEP sample into the CEP database (idempotent)
   help      show this text
@@ -65,6 +66,12 @@ run_tests() {
         printf '\ncoverage of %s:\n' "$service"
         "$PY" -m coverage report --include="$service/*" --fail-under=90
     done
+    # The whole suite (no pytest arguments): then the image and compose.yaml, built and run for
+    # real (a minute or two). Without docker it says why it is skipped.
+    if [ $# -eq 0 ]; then
+        printf '\n'
+        deploy/docker/test.sh
+    fi
 }
 
 seed() {

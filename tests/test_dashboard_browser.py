@@ -60,6 +60,16 @@ def test_the_cep_logs_address_can_be_set_and_a_relative_one_adds_no_origin(make_
     assert "connect-src 'self';" in page.headers["Content-Security-Policy"]
 
 
+def test_staff_cep_logs_url_sets_the_cep_logs_address_a_browser_reaches():
+    """compose.yaml: the staff API calls http://cep_api:8001, the browser the published port."""
+    from staff_api.app import config_from_env
+
+    settings = config_from_env({"CEP_API_URL": "http://cep_api:8001",
+                                "STAFF_CEP_LOGS_URL": "http://127.0.0.1:8001/logs/summary"})
+    assert settings["staff_api.cep_api_logs_url"] == "http://127.0.0.1:8001/logs/summary"
+    assert config_from_env({})["staff_api.cep_api_logs_url"] == ""  # beside CEP_API_URL
+
+
 @pytest.mark.parametrize("path", ["/static/index.html", "/static/no-such.js", "/static/..", "/static/%2e%2e",
                                   "/static/..%2f..%2fapp.py", "/static/../app.py", "/static/%2Fetc%2Fpasswd"])
 def test_static_serves_nothing_but_the_pages_files(make_staff_app, path):
