@@ -26,7 +26,7 @@ from peewee import Case, fn
 from .models import LogMinute, RequestLog, iso_utc, joined, minute_of
 
 ROLLUP_DELAY = 30  # seconds after a minute's end before it is rolled up
-MINUTES_PER_ROLLUP = 5  # minutes rolled up in one write transaction at most
+MINUTES_PER_ROLLUP = 5  # minutes rolled up in one write transaction at most (catching up after a restart)
 LONGEST_WINDOW = 1440  # minutes: the longest summary (GET /logs/summary?minutes=1440) reads no further back
 STATUS_CLASSES = (2, 3, 4, 5)  # 2xx to 5xx, counted per minute
 CACHE_HITS = ("hit", "revalidated", "stale")  # answered from the cache, as CepCache.hits counts them

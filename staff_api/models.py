@@ -185,10 +185,11 @@ def is_postgres():
 
 def joined(field):
     """SQL for all of a group's values of `field` as one text, "1.25,0.5": SQLite's group_concat,
-    PostgreSQL's string_agg. Both write a value with 3 decimals back exactly (log_summary.py)."""
+    PostgreSQL's string_agg. Both write a value with 3 decimals back exactly (log_summary.py).
+    coerce(False): else peewee reads the text as the field's type, and "0.0" alone turns into 0.0."""
     if is_postgres():
-        return fn.string_agg(Cast(field, "text"), ",")
-    return fn.group_concat(field, ",")
+        return fn.string_agg(Cast(field, "text"), ",").coerce(False)
+    return fn.group_concat(field, ",").coerce(False)
 
 
 def minute_of(field):
