@@ -30,7 +30,8 @@ RUN python -m compileall -q cep_api staff_api
 
 # Not root: the code stays root's and read-only; the user may write only /data, its databases.
 # A new named volume takes this directory's owner and mode (0700, as ./run.sh makes var/).
-RUN useradd --system --user-group --home-dir /data --no-create-home cepstaff \
+# A fixed uid: an image rebuilt on another base still owns the volumes the last one wrote.
+RUN useradd --system --uid 10001 --user-group --home-dir /data --no-create-home cepstaff \
     && install -d -o cepstaff -g cepstaff -m 0700 /data
 USER cepstaff
 VOLUME /data

@@ -26,8 +26,8 @@ def config_from_env(environ=os.environ):
         "staff_api.host": environ.get("STAFF_API_HOST", "127.0.0.1"),
         "staff_api.port": int(environ.get("STAFF_API_PORT", "8002")),
         "staff_api.cep_api_url": environ.get("CEP_API_URL", "http://127.0.0.1:8001"),
-        # Where the dashboard, in a browser, reads the CEP API's log summary; empty: beside
-        # CEP_API_URL, unless that is a name only the staff API resolves (Docker's cep_api).
+        # Where the dashboard, in a browser, reads the CEP API's log summary; empty: CEP_API_URL +
+        # /logs/summary. Set it when that is a name only the staff API resolves (compose's cep_api).
         "staff_api.cep_api_logs_url": environ.get("STAFF_CEP_LOGS_URL", ""),
         "staff_api.cep_timeout": float(environ.get("STAFF_CEP_TIMEOUT", "2.0")),
         "staff_api.cep_cache_ttl": float(environ.get("STAFF_CEP_CACHE_TTL", "86400")),

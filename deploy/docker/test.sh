@@ -138,7 +138,9 @@ wait_until_healthy() {
     local service=$1 id health deadline=$((SECONDS + 90))
     id=$(compose ps -q "$service")
     [ -n "$id" ] || fail "compose started no $service container"
-    while health=$(docker inspect -f '{{.State.Health.Status}}' "$id") && [ "$health" != healthy ]; do
+    while true; do
+        health=$(docker inspect -f '{{.State.Health.Status}}' "$id") || fail "cannot read $service's health"
+        [ "$health" != healthy ] || return 0
         [ "$health" != unhealthy ] || fail "$service is unhealthy (its health checks failed, or it exited)"
         [ "$SECONDS" -lt "$deadline" ] || fail "$service is not healthy after 90 s (it is $health)"
         sleep 0.5
@@ -155,7 +157,7 @@ start_services() {
     export CEP_API_PUBLISHED_PORT=${ports% *} STAFF_API_PUBLISHED_PORT=${ports#* }
     export CEP_API_TOKEN="" CEP_API_ALLOW_OPEN=1 CEP_API_DATABASE_URL=""
     STAFF_API_TOKEN=test-token-$$-$RANDOM
-    export STAFF_API_TOKEN STAFF_API_ALLOW_OPEN="" STAFF_API_DATABASE_URL=""
+    export STAFF_API_TOKEN STAFF_API_ALLOW_OPEN=0 STAFF_API_DATABASE_URL=""  # 0: compose reads "" as unset
     CEP=http://127.0.0.1:$CEP_API_PUBLISHED_PORT STAFF=http://127.0.0.1:$STAFF_API_PUBLISHED_PORT
     STARTED=1
     say "starting both services with ${COMPOSE[*]} (project $PROJECT, ports $CEP_API_PUBLISHED_PORT and $STAFF_API_PUBLISHED_PORT)"
@@ -186,17 +188,19 @@ body_has() { grep -qF -- "$1" "$WORK/body" || fail "the answer does not contain 
 employee() { printf '{"name": "%s", "email": "%s@example.com", "cep": "%s"}' "$1" "$2" "$3"; }
 
 smoke_test() {
-    local started=$EPOCHREALTIME cep_id staff_id unauthorized
+    local started=$EPOCHREALTIME cep_id staff_id uid unauthorized
     cep_id=$(compose ps -q cep_api) staff_id=$(compose ps -q staff_api)
     for id in "$cep_id" "$staff_id"; do
-        [ "$(docker exec "$id" id -u)" != 0 ] || fail "a service runs as root"
+        uid=$(docker exec "$id" id -u) || fail "cannot ask a container for its user"
+        case $uid in '' | 0) fail "a service runs as root (id -u: '$uid')" ;; esac
         if docker port "$id" | grep -qv '^[0-9/a-z]* -> 127\.0\.0\.1:'; then
             fail "a port is published beyond 127.0.0.1: $(docker port "$id")"
         fi
     done
 
     request GET "$CEP/ceps/01001000"; expect 200; body_has '"logradouro":"Praça da Sé"'  # seeded on first start
-    unauthorized=$(curl --silent --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' "$STAFF/employees")
+    unauthorized=$(curl --silent --noproxy '*' --max-time 10 -o /dev/null -w '%{http_code}' "$STAFF/employees") \
+        || fail "GET $STAFF/employees: no answer"
     [ "$unauthorized" = 401 ] || fail "without its token the staff API answered $unauthorized, not 401"
     request GET "$STAFF/"; expect 200; body_has "content=\"$CEP/logs/summary\""  # the dashboard's CEP charts
 
