@@ -161,11 +161,13 @@ def fill_log(db_path, rows, staff):
              ["/ceps/<cep>", "/ceps", "/health", "/logs", "(none)"]
     values = []
     for i in range(rows):
+        # Durations to the microsecond, as the services record them.
         row = [now - 3600 * i / rows, rng.choice(("GET", "GET", "GET", "POST")), rng.choice(routes),
-               rng.choice((200, 200, 200, 201, 304, 404, 422, 500)), rng.lognormvariate(0, 1), rng.randrange(0, 400)]
+               rng.choice((200, 200, 200, 201, 304, 404, 422, 500)), round(rng.lognormvariate(0, 1), 3),
+               rng.randrange(0, 400)]
         if staff:
             outcome = rng.choice(("hit", "hit", "hit", "miss", ""))
-            row += [outcome, rng.lognormvariate(1, 1) if outcome == "miss" else None]
+            row += [outcome, round(rng.lognormvariate(1, 1), 3) if outcome == "miss" else None]
         values.append(row)
     columns = "time, method, route, status, ms, bytes" + (", cache, cep_ms" if staff else "")
     conn = sqlite3.connect(db_path)

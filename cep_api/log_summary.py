@@ -1,15 +1,17 @@
 """GET /logs/summary: figures per route and per minute from the request log, fast over a long window.
 
 The percentiles are exact (statistics.quantiles over every duration), so they need every duration,
-not an average. Reading an hour of rows back (100k rows at ~28 requests/s) takes ~0.5 s here,
-mostly in turning each row into Python objects. So once a minute is over, the log's writer thread
-rolls it up (roll_up): one log_minute row per route and minute, its durations joined in one text.
-A summary reads those few hundred rows, and the raw rows of the minutes not rolled up yet.
+not an average. Grouping an hour of rows (100k at ~28 requests/s) takes ~0.5 s here, in the
+database and in Python (parsing and sorting the durations). So once a minute is over, the log's
+writer thread rolls it up (roll_up): one log_minute row per route and minute, its durations joined
+in one text. A summary reads those few hundred rows, and groups only the raw rows of the minutes
+not rolled up yet (grouped()).
 
 The database does the rolling up, in one INSERT ... SELECT ... GROUP BY: Python never
 sees the rows, so at 2,000 requests/s (120,000 rows a minute) the waitress threads are not kept
 waiting for the GIL while they are counted. The durations are recorded to the microsecond
-(request_log.py), so their text ("12.346") reads back as exactly the same numbers.
+(request_log.py), so their text ("12.346") reads back as exactly the same numbers (a longer
+number, written before that, comes back to 15 significant digits: percentiles are rounded to 1e-3).
 
 A request counts in the minute it came in, and a minute is rolled up ROLLUP_DELAY after it ended,
 so the rows of slow requests are in by then. A row written later still is in GET /logs, not here.
@@ -50,9 +52,8 @@ COLUMNS = (LogMinute.minute, LogMinute.method, LogMinute.route, LogMinute.ms,
 
 
 def grouped(since, until):
-    """The raw rows from `since` until before `until` (seconds), one row per minute, method and
-    route, in COLUMNS' order: what roll_up stores, and what summarize reads of the minutes not
-    rolled up yet. The database does the work (see the top of this file)."""
+    """The rows from `since` to before `until` (seconds) grouped by minute, method and route, in
+    COLUMNS' order: what roll_up stores, and what summarize reads of the minutes not rolled up yet."""
     minute = minute_of(RequestLog.time)
     return (RequestLog
             .select(minute, RequestLog.method, RequestLog.route, joined(RequestLog.ms),
@@ -88,8 +89,8 @@ def rolled_through(default):
 
 
 def numbers(joined):
-    """The numbers in a roll-up's text, "12.5,0.25" (or None: none); JSON's parser, written in C,
-    reads 100,000 of them in ~25 ms, float() one by one in ~35."""
+    """The numbers in a roll-up's text, "12.5,0.25" (or None: none)."""
+    # JSON's parser, written in C, reads 100,000 of them in ~25 ms; float() one by one in ~35.
     return json.loads(f"[{joined or ''}]")
 
 

@@ -41,8 +41,8 @@ def add_district_key(migrator):
 
 
 def roll_ups_as_text(migrator):
-    """#10: log_minute's durations are text now, joined by the database. Roll-ups are made from
-    request_log, so the table goes; migrate() creates it anew and the log's writer fills it again."""
+    """#10: log_minute's durations are text now. Its rows are made from request_log, so, alone of
+    the migrations, it drops rows: migrate() creates the table anew, and the log's writer refills it."""
     db.execute_sql("DROP TABLE IF EXISTS log_minute")
 
 

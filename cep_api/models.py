@@ -173,8 +173,8 @@ def is_postgres():
 
 def joined(field):
     """SQL for all of a group's values of `field` as one text, "1.25,0.5": SQLite's group_concat,
-    PostgreSQL's string_agg. Both write a value with 3 decimals back exactly (log_summary.py).
-    coerce(False): else peewee reads the text as the field's type, and "0.0" alone turns into 0.0."""
+    PostgreSQL's string_agg. Both write a value with 3 decimals back exactly (log_summary.py)."""
+    # coerce(False): else peewee reads the text as the field's type, and "0.0" alone becomes 0.0.
     if is_postgres():
         return fn.string_agg(Cast(field, "text"), ",").coerce(False)
     return fn.group_concat(field, ",").coerce(False)
@@ -182,6 +182,7 @@ def joined(field):
 
 def minute_of(field):
     """SQL for the Unix minute of a time in seconds: CAST truncates in SQLite, rounds in PostgreSQL."""
+    # GROUP BY repeats this with its 60: psycopg2 writes both in as the same text, so PostgreSQL agrees.
     return Cast(fn.FLOOR(field / 60) if is_postgres() else field / 60, "integer")
 
 

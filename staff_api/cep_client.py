@@ -92,7 +92,7 @@ class CepApiClient:
         try:
             return self._get_within_deadline(path, etag)
         finally:
-            _wait.ms = (waited_ms() or 0.0) + (time.perf_counter() - started) * 1000
+            _wait.ms = (getattr(_wait, "ms", None) or 0.0) + (time.perf_counter() - started) * 1000
 
     def _get_within_deadline(self, path, etag):
         """One GET to the CEP API within the deadline: (response, body bytes), or CepServiceUnavailable."""
