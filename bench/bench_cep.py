@@ -32,7 +32,7 @@ from pathlib import Path
 # benchlib.py sits next to this script: the servers, wrk and report pieces both benchmarks share.
 from benchlib import (DEFAULT_FULL_CSV, SAMPLE_CSV, check_wrk, get_every_cep, median_speed,
                       print_command_and_time, print_machine, print_service_settings, print_table, read_ceps,
-                      run_wrk, seed_cep_api, speed, start_cep_api, start_hello, wrk_command)
+                      run_benchmark, run_wrk, seed_cep_api, speed, start_cep_api, start_hello, wrk_command)
 
 TARGET_RATIO = 0.50  # the goal: the lookup at >= 50% of the hello-world ceiling
 
@@ -287,11 +287,4 @@ def main(argv=sys.argv[1:]):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        sys.exit(130)
-    except RuntimeError as error:  # our own checks: a server, wrk or the seed went wrong
-        print(f"\nbenchmark failed: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_benchmark(main)

@@ -43,7 +43,7 @@ import requests
 # benchlib.py and bench_cep.py sit next to this script (Python puts bench/ on sys.path).
 from bench_cep import RESULT_LINE, WRK_SCRIPT
 from benchlib import (SAMPLE_CSV, Server, check_wrk, free_port, get_every_cep, median_speed, print_command_and_time,
-                      print_machine, print_table, python_env, read_ceps, run_wrk, seed_cep_api, speed,
+                      print_machine, print_table, python_env, read_ceps, run_benchmark, run_wrk, seed_cep_api, speed,
                       wrk_command)
 
 TARGET_RPS_LOSS = 0.15  # logging on loses less than 15% of requests/s ...
@@ -266,4 +266,4 @@ def main(argv=sys.argv[1:]):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_benchmark(main)

@@ -91,7 +91,7 @@ import requests
 from bench_staff import RESULT_LINE, check, settled_counters, warm_staff_cache, write_wrk_script
 from benchlib import (REPO_ROOT, SAMPLE_CSV, Server, check_wrk, free_port, get_every_cep, median_speed,
                       print_command_and_time, print_machine, print_service_settings, print_table, python_env,
-                      read_ceps, run_wrk, seed_cep_api, speed, staff_headers, start_cep_api, wrk_command)
+                      read_ceps, run_benchmark, run_wrk, seed_cep_api, speed, staff_headers, start_cep_api, wrk_command)
 
 SHIPPED_CONFIG = REPO_ROOT / "deploy" / "haproxy" / "cep-staff.cfg"
 CEP_PORTS = (8001, 8011, 8012)  # the shipped file's CEP front and its two processes
@@ -534,11 +534,4 @@ def main(argv=sys.argv[1:]):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers and the PostgreSQL cluster stopped", file=sys.stderr)
-        sys.exit(130)
-    except RuntimeError as error:  # our own checks: a server, wrk, PostgreSQL or HAProxy went wrong
-        print(f"\nbenchmark failed: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_benchmark(main)

@@ -60,7 +60,7 @@ import requests
 # benchlib.py sits next to this script: the servers, wrk and report pieces both benchmarks share.
 from benchlib import (SAMPLE_CSV, Server, check_wrk, free_port, get_every_cep, median_speed,
                       print_command_and_time, print_machine, print_service_settings, print_table, python_env,
-                      read_ceps, run_wrk, seed_cep_api, speed, staff_headers, start_cep_api, start_hello,
+                      read_ceps, run_benchmark, run_wrk, seed_cep_api, speed, staff_headers, start_cep_api, start_hello,
                       token_hint, wrk_command)
 
 # The targets.
@@ -510,8 +510,4 @@ def main(argv=sys.argv[1:]):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark(main)

@@ -59,7 +59,7 @@ from pathlib import Path
 
 # benchlib.py and bench_staff.py sit next to this script (Python puts bench/ on sys.path).
 from benchlib import (DEFAULT_FULL_CSV, SAMPLE_CSV, check_wrk, get_every_cep, print_command_and_time,
-                      print_machine, print_service_settings, print_table, read_ceps, seed_cep_api,
+                      print_machine, print_service_settings, print_table, read_ceps, run_benchmark, seed_cep_api,
                       staff_headers, start_cep_api, wrk_command)
 from bench_staff import (Bench, cache_page, check, median_of, start_servers, start_staff_api,
                          warm_staff_cache, write_wrk_script)
@@ -501,8 +501,4 @@ def main(argv=sys.argv[1:]):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        sys.exit(130)
+    run_benchmark(main)

@@ -57,7 +57,7 @@ import requests
 from bench_cep import RESULT_LINE, print_load, seed_database
 from bench_logging import write_script
 from benchlib import (DEFAULT_FULL_CSV, SAMPLE_CSV, check_wrk, get_every_cep, median_speed, print_command_and_time,
-                      print_machine, print_service_settings, print_table, read_ceps, run_wrk, speed,
+                      print_machine, print_service_settings, print_table, read_ceps, run_benchmark, run_wrk, speed,
                       start_cep_api, wrk_command)
 
 TARGET_RATIO = 0.90  # GET /ws/{cep}/json/ at >= 90% of GET /ceps/{cep}'s requests/s
@@ -362,11 +362,4 @@ def main(argv=sys.argv[1:]):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("\ninterrupted; servers stopped", file=sys.stderr)
-        sys.exit(130)
-    except RuntimeError as error:  # our own checks: a server, wrk or the seed went wrong
-        print(f"\nbenchmark failed: {error}", file=sys.stderr)
-        sys.exit(1)
+    run_benchmark(main)

@@ -296,3 +296,17 @@ def print_command_and_time(started):
     """The last lines of a report: how to run it again, and how long it took."""
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"wall time: {time.monotonic() - started:.0f} s")
+
+
+def run_benchmark(main):
+    """Exit with `main()`'s status. Ctrl-C, or one of our own checks failing (a server, wrk,
+    PostgreSQL, HAProxy or the seed: RuntimeError), ends the run with one line instead of a
+    traceback; the scripts stop what they started in their own `finally` blocks."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted; what the benchmark started is stopped", file=sys.stderr)
+        sys.exit(130)
+    except RuntimeError as error:
+        print(f"\nbenchmark failed: {error}", file=sys.stderr)
+        sys.exit(1)
