@@ -64,6 +64,17 @@ class AnswerMemo:
                 self._writes += 1  # a reader in flight may hold an older answer: see remember()
                 self._entries.clear()
 
+    def answer(self, cep, shape, read):
+        """The (body, etag) of `cep` in `shape`: memoized, or read() from the database and kept.
+        A None from read() (no record) is not kept: a CEP added later is found at once."""
+        found = self.get(cep, shape)
+        if found is None:
+            writes_seen = self.writes_so_far()  # taken before reading: see remember()
+            found = read()
+            if found is not None:
+                self.remember(cep, found, writes_seen, shape)
+        return found
+
     def writes_so_far(self):
         """Call before reading the database; pass the result to `remember`."""
         return self._writes

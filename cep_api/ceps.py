@@ -70,13 +70,8 @@ def create(data, memo):
 
 
 def answer(digits, memo):
-    """The (body, etag) of a record; a memo hit costs no query and no encoding."""
-    found = memo.get(digits)
-    if found is None:
-        writes_seen = memo.writes_so_far()  # taken before reading: see AnswerMemo.remember
-        found = answer_for(get_record(digits))
-        memo.remember(digits, found, writes_seen)
-    return found
+    """The (body, etag) of a record, or CepNotFound; a memo hit costs no query and no encoding."""
+    return memo.answer(digits, "cep", lambda: answer_for(get_record(digits)))
 
 
 def replace(digits, data, memo):

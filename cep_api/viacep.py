@@ -48,15 +48,13 @@ def to_viacep(record):
 
 def answer(digits, memo):
     """(body, etag) of GET /ws/<cep>/json/: the record, or NOT_FOUND; a memo hit costs no query."""
-    found = memo.get(digits, "viacep")
-    if found is None:
-        writes_seen = memo.writes_so_far()  # taken before reading: see AnswerMemo.remember
-        record = Cep.get_or_none(Cep.cep == digits)
-        if record is None:
-            return NOT_FOUND  # not memoized: a CEP added later is found at once
-        found = encode(to_viacep(record))
-        memo.remember(digits, found, writes_seen, "viacep")
-    return found
+    return memo.answer(digits, "viacep", lambda: read_answer(digits)) or NOT_FOUND
+
+
+def read_answer(digits):
+    """(body, etag) of a CEP's record in ViaCEP's shape, read from the database; None: no record."""
+    record = Cep.get_or_none(Cep.cep == digits)
+    return None if record is None else encode(to_viacep(record))
 
 
 def search(uf, town, street):
