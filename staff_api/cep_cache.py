@@ -10,14 +10,12 @@ How an answer is found, in order:
 
 The entries live in a table of this service's own database (models.CepCacheEntry), so they
 survive a restart and GET /cep-cache can list them. Only this module changes that table.
-Fresh entries are also kept in memory (the MAX_ENTRIES_IN_MEMORY used last), and hits are
-counted there; a background thread writes the counts once a second, and once a minute deletes
-the entries too old to be of use. An eviction is counted in the table cache_version, and that
-thread empties the memory when the count moves: an eviction through another process of this
-service is honoured here within HOUSEKEEPING_INTERVAL. A hit touches neither the network nor the disk. (Each
-SQLite call lets go of Python's GIL, and with busy waitress threads getting it back costs more
-than the query: bench/bench_staff.py measured a hit at 41% of a hello-world reading the table,
-70-77% from memory.) README "How the cache works" says why this is not the requests-cache library.
+Fresh entries are also kept in memory (the MAX_ENTRIES_IN_MEMORY used last), and hits are counted there;
+a background thread writes the counts once a second, deletes the entries too old to be of use once a
+minute, and empties the memory when the table cache_version says an eviction happened (in any process of
+this service). So a hit touches neither the network nor the disk: bench/bench_staff.py measured it at 41%
+of a hello-world reading the table, 70-77% from memory (each SQLite call lets go of the GIL, and busy
+waitress threads make getting it back slow). README "How the cache works": why not requests-cache.
 """
 import json
 import logging
@@ -64,6 +62,9 @@ class CepCache:
         self._fresh = OrderedDict()
         self._unwritten_hits = Counter()  # CEP -> hits not yet added to the table
         self._lock = threading.Lock()  # held for any change of the three above (quick ones only)
+        # Held from taking the unwritten hits until they are in the table, so that a listing never
+        # sees them in neither place (and never in both).
+        self._hits_lock = threading.Lock()
         # Held while an entry goes from the table into memory, and while entries are evicted,
         # so that memory never keeps an entry an eviction has just deleted.
         self._table_lock = threading.Lock()
@@ -99,11 +100,12 @@ class CepCache:
     def page(self, page, per_page):
         """One page of the entries, sorted by CEP, with the hit and miss totals (GET /cep-cache)."""
         query = CepCacheEntry.select().order_by(CepCacheEntry.cep)
-        entries, total = list(query.paginate(page, per_page)), query.count()
-        with self._lock:  # the hits of the last second are not in the table yet
-            items = [entry.to_dict(self._unwritten_hits[entry.cep]) for entry in entries]
-            return {"items": items, "page": page, "per_page": per_page, "total": total,
-                    "hits": self.hits, "misses": self.misses}
+        with self._hits_lock:
+            entries, total = list(query.paginate(page, per_page)), query.count()
+            with self._lock:  # the hits of the last second are not in the table yet
+                items = [entry.to_dict(self._unwritten_hits[entry.cep]) for entry in entries]
+                return {"items": items, "page": page, "per_page": per_page, "total": total,
+                        "hits": self.hits, "misses": self.misses}
 
     def evict(self, cep=None):
         """Forget the entry for `cep`, or every entry when `cep` is None."""
@@ -131,19 +133,20 @@ class CepCache:
         while not closing:
             closing = self._closing.wait(HOUSEKEEPING_INTERVAL)  # and once more when closed
             rounds += 1
-            with self._lock:
-                unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
             evictions = self._evictions_seen
-            try:
-                with writing_in_background():  # one write transaction per round
-                    self._write_hits(unwritten)
-                    if rounds % PRUNE_EVERY == 0:
-                        self._prune()
-                    evictions = CacheVersion.select(CacheVersion.version).scalar()
-            except OperationalError as error:  # e.g. another process held the database > 5 s
-                log.warning("cache housekeeping failed, will retry: %s", error)
-                with self._lock:  # not lost: the next round writes them
-                    self._unwritten_hits.update(unwritten)
+            with self._hits_lock:
+                with self._lock:
+                    unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
+                try:
+                    with writing_in_background():  # one write transaction per round
+                        self._write_hits(unwritten)
+                        if rounds % PRUNE_EVERY == 0:
+                            self._prune()
+                        evictions = CacheVersion.select(CacheVersion.version).scalar()
+                except OperationalError as error:  # e.g. another process held the database > 5 s
+                    log.warning("cache housekeeping failed, will retry: %s", error)
+                    with self._lock:  # not lost: the next round writes them
+                        self._unwritten_hits.update(unwritten)
             if evictions != self._evictions_seen:  # an eviction, through this process or another
                 # Once the write lock is let go: evict() takes these two locks, then that one.
                 with self._table_lock, self._lock:  # so no entry read before it comes in after this

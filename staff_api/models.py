@@ -1,5 +1,4 @@
-"""The staff API's tables (employees and the CEP cache) in its own database (a SQLite file, or
-PostgreSQL), and its wiring."""
+"""The staff API's tables (employees, CEP cache, request log) in its own database, and its wiring."""
 import os
 import threading
 import time

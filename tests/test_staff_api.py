@@ -343,6 +343,23 @@ def test_the_background_writer_adds_hits_to_the_table_with_no_request(staff, sta
     assert staff.get("/cep-cache").json["items"][0]["hits"] == 1  # written once, counted once
 
 
+def test_a_listing_counts_each_hit_once_while_the_writer_writes_them(cep_server, make_staff_app, monkeypatch):
+    from staff_api import cep_cache
+    from staff_api.models import db
+
+    monkeypatch.setattr(cep_cache, "HOUSEKEEPING_INTERVAL", 0.001)  # the writer never rests: every gap shows
+    cache = make_staff_app(cep_server.url).config["staff_api.cep_cache"]
+    with db.connection_context():
+        assert cache.lookup("01001000")[1] == "miss"
+        listings = []
+        for _ in range(300):
+            assert cache.lookup("01001000")[1] == "hit"
+            listings.append(cache.page(1, 20))
+    # Without one lock over "take the hits, write them", a listing between the two saw the hits nowhere.
+    assert [listing["items"][0]["hits"] for listing in listings] == [listing["hits"] for listing in listings]
+    assert listings[-1]["hits"] == 300
+
+
 def test_memory_keeps_at_most_the_newest_entries_and_the_table_the_rest(cep_server, make_staff_app, monkeypatch):
     from staff_api import cep_cache
     from staff_api.models import db
