@@ -233,11 +233,19 @@ def get_once_up(url, timeout=10):
             time.sleep(0.05)
 
 
+PORTS_HANDED_OUT = set()
+
+
 def free_port():
-    """A port nobody listens on right now (bound and released at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A port nobody listens on right now (bound and released at once), never handed out before in
+    this run: two calls in a row may otherwise get the same port (about 1 set of 6 in 1,000)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in PORTS_HANDED_OUT:
+            PORTS_HANDED_OUT.add(port)
+            return port
 
 
 class RequestLog:

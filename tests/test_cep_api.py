@@ -362,6 +362,7 @@ def test_memo_does_not_keep_an_answer_read_before_a_concurrent_write():
 def test_memo_forgets_everything_once_the_database_counts_a_write_from_elsewhere(monkeypatch):
     from cep_api import answers
 
+    monkeypatch.setattr(answers, "RECHECK_INTERVAL", 60)  # no look at the version until the test says
     versions = [7]
     memo = AnswerMemo(lambda: versions[0])
     assert memo.get("01001000") is None  # the first look reads version 7
@@ -369,7 +370,6 @@ def test_memo_forgets_everything_once_the_database_counts_a_write_from_elsewhere
     seen = memo.writes_so_far()
     versions[0] = 8  # another process wrote
     assert memo.get("01001000") == (b"old", '"old"')  # not looked again yet: within RECHECK_INTERVAL
-    monkeypatch.setattr(answers, "RECHECK_INTERVAL", 0.0)
     memo._recheck_at = 0.0  # the interval has passed
     assert memo.get("01001000") is None
     memo.remember("01001000", (b"read before", '"x"'), seen)  # read before the look: not kept

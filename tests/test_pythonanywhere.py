@@ -43,7 +43,7 @@ def service_env(monkeypatch, cep_db_path, staff_db_path):
     monkeypatch.setenv("CEP_API_DB", str(cep_db_path))
     monkeypatch.setenv("STAFF_API_DB", str(staff_db_path))
     # Short, so that a staff request that did go over the network would fail fast, not hang.
-    monkeypatch.setenv("STAFF_CEP_TIMEOUT", "0.5")
+    monkeypatch.setenv("STAFF_CEP_TIMEOUT", "2.0")
     for name in ("CEP_API_URL", *TOKEN_NAMES):
         # setenv first, so that monkeypatch also removes the value the WSGI file sets, after the test.
         monkeypatch.setenv(name, "")

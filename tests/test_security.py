@@ -255,13 +255,18 @@ def test_pruning_forgets_old_entries_and_keeps_useful_ones(cache, staff_db_path)
     assert sorted(entry.cep for entry in CepCacheEntry.select()) == ["01001000", "20040020", "99999998"]
 
 
-def test_memory_keeps_the_most_recently_used_entries(cache, monkeypatch):
+def test_memory_keeps_the_most_recently_used_entries(cep_server, make_staff_app, monkeypatch):
     from staff_api import cep_cache
+    from staff_api.models import db
 
+    # The housekeeper's first round empties the memory (it has seen no eviction count yet): not now.
+    monkeypatch.setattr(cep_cache, "HOUSEKEEPING_INTERVAL", 3600)
     monkeypatch.setattr(cep_cache, "MAX_ENTRIES_IN_MEMORY", 2)
-    for cep in ("01001000", "20040020", "01001000", "01310100"):
-        cache.lookup(cep)
-        cache.lookup(cep)  # the second lookup is a hit, read from the table into memory
+    cache = make_staff_app(cep_server.url).config["staff_api.cep_cache"]
+    with db.connection_context():
+        for cep in ("01001000", "20040020", "01001000", "01310100"):
+            cache.lookup(cep)
+            cache.lookup(cep)  # the second lookup is a hit, read from the table into memory
     assert list(cache._fresh) == ["01001000", "01310100"]  # 20040020 was the least recently used
 
 
@@ -337,7 +342,7 @@ def test_hit_counts_survive_a_failed_write(cache, staff_db_path, monkeypatch, ca
     while not failures and time.monotonic() < deadline:  # the thread's next round (within a second) fails
         time.sleep(0.05)
     cache.close()  # its last round writes what the failed round gave back
-    assert failures == [{"01001000": 3}]
+    assert len(failures) == 1 and 1 <= failures[0]["01001000"] <= 3  # the round may have come between hits
     assert "cache housekeeping failed" in caplog.text
     hits = sqlite3.connect(staff_db_path).execute("SELECT hits FROM cep_cache_entry").fetchone()[0]
     assert hits == 3

@@ -364,6 +364,7 @@ def test_memory_keeps_at_most_the_newest_entries_and_the_table_the_rest(cep_serv
     from staff_api import cep_cache
     from staff_api.models import db
 
+    monkeypatch.setattr(cep_cache, "HOUSEKEEPING_INTERVAL", 3600)  # its first round would empty the memory
     cache = make_staff_app(cep_server.url).config["staff_api.cep_cache"]
     monkeypatch.setattr(cep_cache, "MAX_ENTRIES_IN_MEMORY", 2)
     ceps = ["01001000", "01310100", "70150900"]

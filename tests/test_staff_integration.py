@@ -29,6 +29,27 @@ def post(http, server, body):
     return http.post(f"{server.url}/employees", json=body, timeout=10)
 
 
+class CacheClock:
+    """Stands in for the `time` module in cep_cache.py: a test moves it forward instead of sleeping
+    out a TTL (a TTL short enough to sleep out may also run out before the next request's hit)."""
+
+    def __init__(self):
+        self.ahead = 0.0
+
+    def time(self):
+        """Now, `ahead` seconds into the future."""
+        return time.time() + self.ahead
+
+
+@pytest.fixture
+def cache_clock(monkeypatch):
+    from staff_api import cep_cache
+
+    clock = CacheClock()
+    monkeypatch.setattr(cep_cache, "time", clock)
+    return clock
+
+
 def test_miss_then_hit_makes_no_second_http_call(cep_server, make_staff_app, serve, http):
     staff = serve(make_staff_app(cep_server.url))
     first = post(http, staff, ANA)
@@ -67,10 +88,10 @@ def test_cep_api_stopped_cached_cep_still_works_uncached_is_503(cep_server, make
     assert http.get(f"{staff.url}/health", timeout=10).json()["cep_api"] == "down"
 
 
-def test_stale_entry_is_revalidated_with_304_after_the_ttl(cep_server, make_staff_app, serve, http):
-    staff = serve(make_staff_app(cep_server.url, cep_cache_ttl=0.2))
+def test_stale_entry_is_revalidated_with_304_after_the_ttl(cep_server, make_staff_app, serve, http, cache_clock):
+    staff = serve(make_staff_app(cep_server.url, cep_cache_ttl=60))
     assert post(http, staff, ANA).headers["X-Cep-Cache"] == "miss"
-    time.sleep(0.3)  # a tiny TTL: the entry is stale now
+    cache_clock.ahead += 61  # the entry is stale now
 
     again = http.get(f"{staff.url}/addresses/01001000", timeout=10)
     assert again.headers["X-Cep-Cache"] == "revalidated"
@@ -99,8 +120,8 @@ def test_stale_if_error_serves_an_expired_entry_when_the_cep_api_is_down(cep_ser
     assert resp.status_code == 201 and resp.headers["X-Cep-Cache"] == "stale"
 
 
-def test_not_found_is_cached_for_the_negative_ttl(cep_server, make_staff_app, serve, http):
-    staff = serve(make_staff_app(cep_server.url, cep_negative_ttl=0.2))
+def test_not_found_is_cached_for_the_negative_ttl(cep_server, make_staff_app, serve, http, cache_clock):
+    staff = serve(make_staff_app(cep_server.url, cep_negative_ttl=60))
     unknown = post(http, staff, {**ANA, "cep": "01001-998"})
     assert unknown.status_code == 422 and unknown.json()["error"]["fields"] == {"cep": "no such CEP"}
     assert post(http, staff, {**ANA, "cep": "01001-998"}).headers["X-Cep-Cache"] == "hit"
@@ -109,7 +130,7 @@ def test_not_found_is_cached_for_the_negative_ttl(cep_server, make_staff_app, se
     created = http.post(f"{cep_server.url}/ceps", json={"cep": "01001998", "localidade": "São Paulo", "uf": "SP"},
                         timeout=10)
     assert created.status_code == 201
-    time.sleep(0.3)  # the negative answer expires and the new CEP is found
+    cache_clock.ahead += 61  # the negative answer expires and the new CEP is found
     found = post(http, staff, {**ANA, "cep": "01001-998"})
     assert found.status_code == 201 and found.headers["X-Cep-Cache"] == "miss"
 
