@@ -1,9 +1,15 @@
-"""The README's walkthrough, executed: every marked command runs and must print what the README shows.
+"""The walkthroughs, executed: every marked command runs and must print what the page shows.
+
+Two pages have one: the README's short walk, and docs/walkthrough.md's full one. Each runs against
+services of its own, freshly started by ./run.sh (both create employees 1, 2, ... and stop the CEP
+API on the way).
 
 A command block follows a `<!-- walkthrough -->` line (invisible on a rendered page); the fenced
 block right after it is the output a reader should see. Only what cannot repeat is let go: the
 `Date` header, the times inside employee, cache and log records, and durations in milliseconds
 (fields named `..._ms`). Everything else, status lines, headers, bodies, must be exactly as printed.
+An `http` block may show only some header lines (and no body) when its command keeps only those,
+e.g. with `grep`: the lines shown must then be exactly the lines printed.
 """
 import json
 import re
@@ -16,6 +22,15 @@ from conftest import REPO_ROOT
 STEP = re.compile(r"<!-- walkthrough -->\n```sh\n(?P<command>.*?)```\n```(?P<kind>\w+)\n(?P<output>.*?)```", re.S)
 TIME_FIELDS = {"created_at", "updated_at", "fetched_at", "expires_at", "time", "minute"}
 ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+# Each page with a walkthrough, and what its steps must at least do.
+WALKTHROUGHS = {
+    "README.md": (5, ("/ceps/01001000", "/ws/01001000/json/", "-X POST http://127.0.0.1:8002/employees",
+                      "cep_api.pid", "/cep-cache")),
+    "docs/walkthrough.md": (10, ("/ceps/01001000", "/ceps/01001-000", "-X POST http://127.0.0.1:8001/ceps",
+                                 "/ws/01001000/json/", "/employees", "cep_api.pid", "/cep-cache", "-X PATCH",
+                                 "-X DELETE", "/logs/summary")),
+}
 
 
 def walkthrough_steps(readme_text):
@@ -49,7 +64,8 @@ def assert_same_http(actual, expected):
     """Status line and every header as shown (Date only present); then the body."""
     actual_head, _, actual_body = actual.replace("\r\n", "\n").partition("\n\n")
     expected_head, _, expected_body = expected.partition("\n\n")
-    actual_lines, expected_lines = actual_head.split("\n"), expected_head.split("\n")
+    # rstrip: a block of header lines only (a grep of them) ends in a newline, not a blank line.
+    actual_lines, expected_lines = actual_head.rstrip("\n").split("\n"), expected_head.rstrip("\n").split("\n")
     assert actual_lines[0] == expected_lines[0]
     actual_headers = dict(line.split(": ", 1) for line in actual_lines[1:])
     expected_headers = dict(line.split(": ", 1) for line in expected_lines[1:])
@@ -60,21 +76,25 @@ def assert_same_http(actual, expected):
     assert_same_body(actual_body, expected_body)
 
 
-def test_the_readme_has_a_walkthrough():
-    steps = walkthrough_steps((REPO_ROOT / "README.md").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("page", WALKTHROUGHS)
+def test_the_page_has_a_walkthrough(page):
+    steps = walkthrough_steps((REPO_ROOT / page).read_text(encoding="utf-8"))
     commands = " ".join(command for command, _, _ in steps)
-    assert len(steps) >= 10
-    for expected in ("/ceps/01001000", "/ceps/01001-000", "-X POST http://127.0.0.1:8001/ceps",
-                     "/employees", "cep_api.pid", "/cep-cache", "-X PATCH", "-X DELETE"):
+    at_least, expected_commands = WALKTHROUGHS[page]
+    assert len(steps) >= at_least
+    for expected in expected_commands:
         assert expected in commands
+    # A marker whose blocks do not parse would be skipped silently: every marker must be a step.
+    assert len(steps) == (REPO_ROOT / page).read_text(encoding="utf-8").count("<!-- walkthrough -->")
 
 
 @pytest.mark.skipif(subprocess.run(["which", "curl"], capture_output=True).returncode != 0,
-                    reason="the README's walkthrough uses curl: install it to run this test")
-def test_the_readme_walkthrough_prints_what_it_shows(run_sh):
-    runner = run_sh()
+                    reason="the walkthroughs use curl: install it to run this test")
+@pytest.mark.parametrize("page", WALKTHROUGHS)
+def test_the_walkthrough_prints_what_it_shows(run_sh, page):
+    runner = run_sh()  # fresh services over fresh databases for each page
     runner.wait_until_up()
-    steps = walkthrough_steps((runner.repo / "README.md").read_text(encoding="utf-8"))
+    steps = walkthrough_steps((runner.repo / page).read_text(encoding="utf-8"))
     for command, kind, expected in steps:
         command = (command.replace("127.0.0.1:8001", f"127.0.0.1:{runner.cep_port}")
                           .replace("127.0.0.1:8002", f"127.0.0.1:{runner.staff_port}"))
@@ -87,5 +107,5 @@ def test_the_readme_walkthrough_prints_what_it_shows(run_sh):
             else:
                 assert_same_body(result.stdout, expected)
         except AssertionError as error:
-            raise AssertionError(f"README step:\n{command}\nprinted:\n{result.stdout}\n") from error
+            raise AssertionError(f"{page} step:\n{command}\nprinted:\n{result.stdout}\n") from error
     assert runner.terminate() == 0
