@@ -1,5 +1,5 @@
 """Two processes of one service on one database, as a host with several workers runs them: a write
-through one is seen by the other within the documented bound (README: Scaling out), never "until
+through one is seen by the other within the documented bound (docs/scaling.md), never "until
 restart". Each process is a real `python -m ...` on its own loopback port."""
 import os
 import subprocess

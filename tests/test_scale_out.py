@@ -1,6 +1,6 @@
 """Several processes per service behind one address, on PostgreSQL, for real: HAProxy with the
 shipped deploy/haproxy/cep-staff.cfg in front of two CEP API and two staff API processes, each
-service on a PostgreSQL database of its own (README: Scaling out). Skipped without HAProxy or
+service on a PostgreSQL database of its own (docs/scaling.md). Skipped without HAProxy or
 PostgreSQL. The processes start together, so they also migrate their databases at the same time."""
 import os
 import re
@@ -121,7 +121,7 @@ def test_a_stopped_staff_process_is_routed_around(scaled_out):
     assert {answer.headers["X-Served-By"] for answer in answers} == {"staff1"}
 
 
-# --- moving the staff API's data from SQLite to PostgreSQL (README: Scaling out) --------------
+# --- moving the staff API's data from SQLite to PostgreSQL (docs/scaling.md) -----------------
 
 MOVE_STEP = re.compile(r"<!-- staff-to-postgresql -->\n```sh\n(?P<commands>.*?)```", re.S)
 
@@ -133,8 +133,8 @@ def engine():
 
 
 @pytest.mark.skipif(shutil.which("sqlite3") is None or shutil.which("psql") is None,
-                    reason="the README's move uses sqlite3 and psql (apt-get install sqlite3 postgresql-client)")
-def test_the_readmes_move_carries_the_employees_to_postgresql(tmp_path, cep_server, new_postgres_database):
+                    reason="the move in docs/scaling.md uses sqlite3 and psql (apt-get install sqlite3 postgresql-client)")
+def test_the_documented_move_carries_the_employees_to_postgresql(tmp_path, cep_server, new_postgres_database):
     from webtest import TestApp
 
     from staff_api.app import create_app
@@ -152,7 +152,7 @@ def test_the_readmes_move_carries_the_employees_to_postgresql(tmp_path, cep_serv
     old.config["staff_api.cep_cache"].close()
 
     url = new_postgres_database()
-    commands = MOVE_STEP.search((REPO_ROOT / "README.md").read_text(encoding="utf-8"))["commands"]
+    commands = MOVE_STEP.search((REPO_ROOT / "docs" / "scaling.md").read_text(encoding="utf-8"))["commands"]
     moved = subprocess.run(["bash", "-ec", commands], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                            env={**os.environ, "STAFF_API_DB": str(sqlite_path), "STAFF_API_DATABASE_URL": url})
     assert moved.returncode == 0, moved.stderr
