@@ -39,7 +39,7 @@ ENV CEP_API_DB=/data/cep.sqlite3 STAFF_API_DB=/data/staff.sqlite3
 
 # Inside a container, 127.0.0.1 is the container itself: listen on every interface so that the
 # published port and the other service reach it. A service listening beyond loopback needs a
-# token or an explicit *_ALLOW_OPEN=1 (README: Security); compose.yaml says which.
+# token or an explicit *_ALLOW_OPEN=1 (docs/security.md); compose.yaml says which.
 ENV CEP_API_HOST=0.0.0.0 STAFF_API_HOST=0.0.0.0
 EXPOSE 8001 8002
 

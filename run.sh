@@ -14,7 +14,7 @@ usage() {
 usage: ./run.sh [command]
 
   (none)    install if needed, seed the CEP database if empty, start both services
-            (Ctrl-C stops them; ports and hosts come from the environment: see README)
+            (Ctrl-C stops them; ports and hosts come from the environment: see docs/configuration.md)
   test      install if needed (with test tools) and run the whole test suite with coverage;
             with no arguments, then the container test too (deploy/docker/test.sh) if docker can run it
   install   create .venv/ and install requirements.txt (used by Vagrant and CI)
@@ -165,7 +165,7 @@ serve() {
 
 EOF
     # Run until Ctrl-C or SIGTERM, or until both services have stopped: one may stop alone
-    # (the README stops the CEP API to show the staff API's cache at work).
+    # (the walkthroughs stop the CEP API to show the staff API's cache at work).
     while kill -0 "$CEP_PID" 2>/dev/null || kill -0 "$STAFF_PID" 2>/dev/null; do
         sleep 1 &
         wait $! || true  # unlike a plain sleep, wait lets the trap run at once

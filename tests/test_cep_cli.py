@@ -1,4 +1,4 @@
-"""`python -m cep_api` and `python -m cep_api seed`: the commands the README and run.sh use."""
+"""`python -m cep_api` and `python -m cep_api seed`: the commands docs/testing.md and run.sh use."""
 import gzip
 import os
 import subprocess

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Dockerfile and compose.yaml, built and run for real (README: Docker):
+# The Dockerfile and compose.yaml, built and run for real (docs/deployment.md, Docker):
 #   1. a Debian bookworm base image, made here with debootstrap because no image registry may be
 #      reachable (python:3.12-slim cannot be pulled); kept, tagged, for the next run;
 #   2. the project's image, built on it: docker build --build-arg BASE_IMAGE=<that base>;
@@ -117,7 +117,7 @@ make_base_image() {
 
 build_image() {
     local started=$EPOCHREALTIME
-    # --no-cache: a cold build, every time (it is the figure the README gives).
+    # --no-cache: a cold build, every time (it is the figure docs/deployment.md gives).
     docker build --no-cache --build-arg BASE_IMAGE="$BASE_IMAGE_TAG" -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
         || { tail -30 "$WORK/build.log" >&2; fail "docker build failed"; }
     TIME_BUILD=$(since "$started")

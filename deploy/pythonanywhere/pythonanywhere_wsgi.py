@@ -39,7 +39,7 @@ def load_tokens(path):
 # The two SQLite files (these are the defaults too; a console command must use the same paths):
 os.environ.setdefault("CEP_API_DB", REPO + "/var/cep.sqlite3")
 os.environ.setdefault("STAFF_API_DB", REPO + "/var/staff.sqlite3")
-# Any other setting from the README's Configuration table goes here the same way, for example:
+# Any other setting from docs/configuration.md's table goes here the same way, for example:
 # os.environ.setdefault("STAFF_CEP_CACHE_TTL", "3600")
 # The API tokens: on the internet, writes to the CEP API and every staff API route but /health
 # and /docs need one. Made on the first start into var/tokens.env (read them there), unless
