@@ -23,10 +23,11 @@ ENV PATH=/opt/venv/bin:$PATH
 
 # The code, with the bundled CEP sample (cep_api/data/); compiled now, because at run time the
 # service's user may not write here.
+COPY chassis/ chassis/
 COPY cep_api/ cep_api/
 COPY staff_api/ staff_api/
 COPY deploy/docker/healthcheck.py deploy/docker/wait_for_database.py ./
-RUN python -m compileall -q cep_api staff_api
+RUN python -m compileall -q chassis cep_api staff_api
 
 # Not root: the code stays root's and read-only; the user may write only /data, its databases.
 # A new named volume takes this directory's owner and mode (0700, as ./run.sh makes var/).

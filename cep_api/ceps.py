@@ -1,14 +1,16 @@
 """What the CEP API does, one plain function per use case, with no HTTP in it.
 
 Each checks its input (validation.py), writes in one short transaction, and raises one of the
-errors below when it cannot (jsonhttp.ERROR_STATUS says what each answers). After a committed
-write it tells the memo of answers to forget that CEP, so the very next read sees the write.
+errors below when it cannot (app.ERROR_STATUS says what each answers). After a committed write it
+tells the memo of answers (memo.py) to forget that CEP, so the very next read sees the write.
 """
 from peewee import IntegrityError
 
-from .answers import answer_for
+from chassis.text import search_key
+from chassis.web import etag_for, json_bytes
+
 from .models import Cep, writing
-from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep, search_key
+from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
 
 LIST_FILTERS = ("uf", "localidade", "q")
 
@@ -31,6 +33,12 @@ class CepNotFound(CepError):
 
 class CepAlreadyExists(CepError):
     """A create named a CEP that is already there."""
+
+
+def answer_for(record):
+    """The (body, etag) of a record: a GET and a write answer it with the same bytes and tag."""
+    body = json_bytes(record.to_dict())
+    return body, etag_for(body)
 
 
 def find_page(page, per_page, filters):

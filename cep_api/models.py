@@ -1,21 +1,15 @@
-"""The CEP API's tables in its own database (a SQLite file, or PostgreSQL), owned by this service
-alone, and the connection a request takes at its first query and hands back when it ends."""
-import os
-import threading
-import time
+"""The CEP API's tables, in its own database (a SQLite file, or PostgreSQL), owned by this service alone."""
 from contextlib import contextmanager
-from pathlib import Path
 
-from peewee import Cast, CharField, CompositeKey, DatabaseProxy, DoubleField, IntegerField, Model
-from peewee import SqliteDatabase, TextField, fn
-from playhouse import db_url
-from playhouse.pool import PooledSqliteDatabase
+from peewee import CharField, IntegerField, Model
 
-from .validation import TEXT_FIELDS, format_cep, search_key
+from chassis import request_log
+from chassis.database import Database
+from chassis.text import search_key
 
-# SQLite by default, or PostgreSQL: init_db() decides once it has the configuration.
-db = DatabaseProxy()
-WRITE_LOCK = threading.Lock()  # see writing()
+from .validation import TEXT_FIELDS, format_cep
+
+db = Database()  # create_app opens it: SQLite by default, or PostgreSQL
 
 
 class BaseModel(Model):
@@ -36,10 +30,10 @@ class Cep(BaseModel):
     localidade = CharField(index=True)
     uf = CharField(max_length=2, index=True)
     ibge = CharField(default="")
-    # The ViaCEP address search (viacep.py) compares these, kept in step by save() and the seed.
+    # The ViaCEP address search (viacep.py) and ?q= compare these, kept in step by save() and the seed.
     town_key = CharField(default="")  # search_key(localidade)
-    street_key = CharField(default="")  # search_key(logradouro); ?q= compares it too
-    district_key = CharField(default="")  # search_key(bairro), for ?q=
+    street_key = CharField(default="")  # search_key(logradouro)
+    district_key = CharField(default="")  # search_key(bairro)
 
     class Meta:
         # The search picks one town of one UF, in CEP order: this index hands it the rows in that
@@ -47,7 +41,7 @@ class Cep(BaseModel):
         indexes = ((("uf", "town_key", "cep"), False),)
 
     def save(self, *args, **kwargs):
-        """Save the record, its search keys updated from its town and street."""
+        """Save the record, its search keys updated from its town, street and district."""
         self.town_key, self.street_key = search_key(self.localidade), search_key(self.logradouro)
         self.district_key = search_key(self.bairro)
         return super().save(*args, **kwargs)
@@ -57,156 +51,27 @@ class Cep(BaseModel):
         return {"cep": format_cep(self.cep), **{name: getattr(self, name) for name in TEXT_FIELDS}}
 
 
-class RequestLog(BaseModel):
-    """One answered request (request_log.py writes the rows, in batches, from a thread of its own)."""
-
-    time = DoubleField(index=True)  # Unix time the request came in; shown as ISO text
-    method = CharField()
-    route = CharField()  # the route's pattern (/ceps/<cep>), never the path: no CEP is logged
-    status = IntegerField()
-    ms = DoubleField()  # from before routing until the body was produced
-    bytes = IntegerField()  # size of the body sent
-
-    def to_dict(self):
-        """The row as GET /logs lists it."""
-        return {"time": iso_utc(self.time, milliseconds=True), "method": self.method, "route": self.route,
-                "status": self.status, "ms": round(self.ms, 3), "bytes": self.bytes}
-
-
-class LogMinute(BaseModel):
-    """One route's requests in one minute, rolled up from request_log once the minute is over
-    (log_summary.py): what GET /logs/summary reads instead of every row."""
-
-    minute = IntegerField()  # Unix time // 60
-    method = CharField()
-    route = CharField()
-    ms = TextField()  # each request's milliseconds, "1.25,0.5,...": exact percentiles need them all
-    status_2xx = IntegerField()  # requests per status class
-    status_3xx = IntegerField()
-    status_4xx = IntegerField()
-    status_5xx = IntegerField()
-
-    class Meta:
-        primary_key = CompositeKey("minute", "method", "route")
-
-
 class DataVersion(BaseModel):
     """One row, one number: every write of CEP records adds one (writing()), so that each process's
-    memo of answers (answers.py) sees the writes made through the other processes."""
+    memo of answers (memo.py) sees the writes made through the other processes."""
 
     version = IntegerField()
 
 
 def data_version():
-    """The number of CEP writes so far, in every process (DataVersion)."""
+    """The number of CEP writes so far, in every process (None before the first)."""
     return DataVersion.select(DataVersion.version).scalar()
-
-
-class SchemaVersion(BaseModel):
-    """How many schema migrations this database has had (migrations.py): one row."""
-
-    version = IntegerField()
-
-
-TABLES = [Cep, RequestLog, LogMinute, DataVersion]  # every table of the service, as migrations.py creates them
-
-
-def iso_utc(timestamp, milliseconds=False):
-    """A Unix time as the API writes times: ISO 8601, UTC, 'Z' (2026-12-01T20:00:00Z, or ...00.123Z)."""
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
-    return text + (f".{int(timestamp % 1 * 1000):03d}Z" if milliseconds else "Z")
-
-
-def init_db(path, url=""):
-    """Point the models at PostgreSQL when `url` is set (postgresql://user:password@host:5432/name),
-    else at the SQLite file `path`, with what every connection needs; migrations.migrate() then
-    brings the tables up to date."""
-    with WRITE_LOCK:  # close_all() also closes connections in use: never in the middle of a write
-        if db.obj is not None:
-            db.close_all()  # an earlier app in this process (a test) used another database
-        if url:
-            # playhouse.db_url reads the URL; "+pool" asks it for a pool of connections, as SQLite has.
-            scheme, rest = url.split("://", 1)
-            db.initialize(db_url.connect(f"{scheme.removesuffix('+pool')}+pool://{rest}", max_connections=32,
-                                         timeout=10))
-            return
-        create_private(Path(path))
-        # A pool hands a connection back instead of closing the file, so taking one per request
-        # is cheap (a fresh SQLite connect + close costs about 530 µs of CPU here).
-        db.initialize(PooledSqliteDatabase(
-            str(path),
-            pragmas={
-                "journal_mode": "wal",  # readers never wait for the writer
-                "busy_timeout": 5000,  # a second writer waits up to 5 s instead of failing
-                "synchronous": "normal",  # safe with WAL, and much faster commits
-            },
-            check_same_thread=False,  # waitress threads share the pool's connections
-            max_connections=32,
-            timeout=10,  # wait up to 10 s for a free pooled connection
-        ))
-
-
-def create_private(path):
-    """Create the database's directory (0700) and file (0600) if missing: only the service reads them."""
-    # SQLite would create the file with the umask's mode, often 0644: readable by every user.
-    # Its -wal and -shm files copy the mode of the database file.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 @contextmanager
 def writing():
-    """A write transaction of CEP records, one at a time in this process, counted in DataVersion.
-
-    Writers queue on a lock and start the moment the one before commits. Without it they would
-    meet at SQLite's write lock, whose busy handler sleeps and retries with growing pauses (one
-    writer waiting 50 ms behind a 1 ms commit). Other processes still wait via busy_timeout."""
-    with WRITE_LOCK, write_transaction():
+    """A write transaction of CEP records (Database.writing), counted in DataVersion with the write."""
+    with db.writing():
         yield
-        DataVersion.update(version=DataVersion.version + 1).execute()  # committed with the write
+        (DataVersion.insert(id=1, version=1)
+         .on_conflict(conflict_target=[DataVersion.id], update={DataVersion.version: DataVersion.version + 1})
+         .execute())
 
 
-def is_postgres():
-    """True when init_db() chose PostgreSQL."""
-    return not isinstance(db.obj, SqliteDatabase)
-
-
-def joined(field):
-    """SQL for all of a group's values of `field` as one text, "1.25,0.5": SQLite's group_concat,
-    PostgreSQL's string_agg. Both write a value with 3 decimals back exactly (log_summary.py)."""
-    # coerce(False): else peewee reads the text as the field's type, and "0.0" alone becomes 0.0.
-    if is_postgres():
-        return fn.string_agg(Cast(field, "text"), ",").coerce(False)
-    return fn.group_concat(field, ",").coerce(False)
-
-
-def minute_of(field):
-    """SQL for the Unix minute of a time in seconds: CAST truncates in SQLite, rounds in PostgreSQL."""
-    # GROUP BY repeats this with its 60: psycopg2 writes both in as the same text, so PostgreSQL agrees.
-    return Cast(fn.FLOOR(field / 60) if is_postgres() else field / 60, "integer")
-
-
-def write_transaction():
-    """A transaction that holds the database's write lock from its first statement: SQLite's BEGIN
-    IMMEDIATE (two transactions that each read, then write, would otherwise fail with "database is
-    locked"). PostgreSQL locks each row as it is written: a plain transaction."""
-    return db.atomic() if is_postgres() else db.atomic("IMMEDIATE")
-
-
-@contextmanager
-def writing_in_background():
-    """writing() for code that serves no request (the log's and cache's threads, migrations): it takes
-    its own connection, under the write lock too, because init_db (a test building another app)
-    closes every connection, and does so only while it holds that lock."""
-    with WRITE_LOCK, db.connection_context(), write_transaction():
-        yield
-
-
-def close_connection():
-    """After each request: hand back the connection its first query took, if it made one.
-
-    No hook takes one before: peewee connects at a request's first query, so a request that makes
-    none (a cache hit, a memoized answer) takes none. On PostgreSQL that matters: the pool checks
-    each connection it hands out with a round trip to the server (SELECT 1), one at a time."""
-    if not db.is_closed():
-        db.close()
+RequestLog, LogMinute = request_log.tables(db)  # the chassis's request log, in this service's database
+TABLES = [Cep, DataVersion, RequestLog, LogMinute]  # every table, as migrations.py creates them (the first tells a new database)

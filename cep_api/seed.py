@@ -3,8 +3,10 @@ import csv
 import gzip
 from pathlib import Path
 
-from .models import Cep, db, write_transaction
-from .validation import check_uf_range, clean_record, normalize_cep, search_key
+from chassis.text import search_key
+
+from .models import Cep, db
+from .validation import check_uf_range, clean_record, normalize_cep
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "ceps_sample.csv"
 BATCH_SIZE = 500  # rows per INSERT: well under SQLite's limit on bound parameters
@@ -39,7 +41,7 @@ def seed(path=SAMPLE_CSV):
         before = Cep.select().count()
         seen = 0
         batch = []
-        with write_transaction():
+        with db.writing():
             for record in read_rows(path):
                 seen += 1
                 batch.append(record)

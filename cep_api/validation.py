@@ -1,17 +1,14 @@
 """What a valid CEP record is: the CEP format, the 27 UFs and their Correios ranges, the fields."""
 import csv
 import re
-import unicodedata
 from pathlib import Path
+
+from chassis.text import clean_fields
 
 # Used with fullmatch(): "$" would also match before a final newline ("01001000\n").
 # [0-9], not \d: \d matches any Unicode digit.
 CEP_PATTERN = re.compile(r"([0-9]{5})-?([0-9]{3})")
 IBGE_PATTERN = re.compile(r"[0-9]{7}")
-# Control characters (C0, DEL, C1: tab, newline, ESC...) have no place in an address, and would
-# let a stored value rewrite a terminal or a log line. A JSON string may also carry a lone UTF-16
-# surrogate ("\ud800"), which SQLite cannot store.
-NOT_STORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 TEXT_FIELDS = ("logradouro", "complemento", "bairro", "localidade", "uf", "ibge")
 REQUIRED_FIELDS = ("localidade", "uf")
@@ -49,56 +46,24 @@ def cep_in_uf(digits, uf):
 def clean_record(data, partial=False):
     """Check the fields of a request body except `cep`; return (clean fields, errors by field).
 
-    With `partial` (PATCH) missing fields are simply not changed; otherwise the required
-    ones must be there and the optional ones default to "". The caller checks the UF range
-    once it knows the final UF (for PATCH the stored one may be kept), and the CEP itself.
-    """
-    errors = {}
-    unknown = sorted(set(data) - set(TEXT_FIELDS) - {"cep"})
-    for name in unknown:
-        errors[name] = "unknown field"
-
-    clean = {}
-    for name in TEXT_FIELDS:
-        if name not in data:
-            if not partial and name in REQUIRED_FIELDS:
-                errors[name] = "is required"
-            elif not partial:
-                clean[name] = ""
-            continue
-        value = data[name]
-        if not isinstance(value, str):
-            errors[name] = "must be a string"
-            continue
-        value = plain_text(value)
-        if NOT_STORABLE.search(value):
-            errors[name] = "must be plain text (no control character or lone surrogate)"
-        elif len(data[name]) > MAX_TEXT_LENGTH:  # counted as sent, as the OpenAPI document's maxLength
-            errors[name] = f"must be at most {MAX_TEXT_LENGTH} characters"
-        elif name in REQUIRED_FIELDS and not value:
-            errors[name] = "must not be empty"
-        elif name == "uf" and value.upper() not in UF_RANGES:
-            errors[name] = "must be one of the 27 UFs: " + ", ".join(sorted(UF_RANGES))
-        elif name == "ibge" and value and not IBGE_PATTERN.fullmatch(value):
-            errors[name] = "must be the 7-digit IBGE municipality code"
-        else:
-            clean[name] = value.upper() if name == "uf" else value
+    With `partial` (PATCH) missing fields are not changed; otherwise the required ones must be there
+    and the others default to "". The caller checks the CEP, and the UF range once it knows the
+    final UF (for PATCH the stored one may be kept)."""
+    errors = {name: "unknown field" for name in sorted(set(data) - set(TEXT_FIELDS) - {"cep"})}
+    clean = clean_fields(data, dict.fromkeys(TEXT_FIELDS, MAX_TEXT_LENGTH), REQUIRED_FIELDS, partial,
+                         check_field, errors)
+    if "uf" in clean:
+        clean["uf"] = clean["uf"].upper()
     return clean, errors
 
 
-def plain_text(value):
-    """`value` trimmed, in Unicode's composed form (NFC): "São" typed as S, a, a combining tilde, o
-    is stored as the same four characters as "São" typed with one key, so both compare equal."""
-    return unicodedata.normalize("NFC", value.strip())
-
-
-def search_key(text):
-    """`text` as the ViaCEP address search compares it: no accents, no case, single spaces.
-
-    "São  Paulo" and "SAO PAULO" both give "sao paulo": NFKD splits "ã" into "a" and a combining
-    tilde, which is dropped; casefold() is lower() for every script ("ß" becomes "ss")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).casefold().split())
+def check_field(name, value):
+    """Why `value` is not a valid UF or IBGE code, if it is not (clean_fields checks the rest)."""
+    if name == "uf" and value.upper() not in UF_RANGES:
+        return "must be one of the 27 UFs: " + ", ".join(sorted(UF_RANGES))
+    if name == "ibge" and value and not IBGE_PATTERN.fullmatch(value):
+        return "must be the 7-digit IBGE municipality code"
+    return None
 
 
 def check_uf_range(errors, cep_digits, uf):

@@ -10,9 +10,10 @@ import csv
 import json
 from pathlib import Path
 
-from .answers import etag_for
+from chassis.text import search_key
+from chassis.web import etag_for
 from .models import Cep
-from .validation import format_cep, search_key
+from .validation import format_cep
 
 DATA = Path(__file__).parent / "data"
 MAX_RESULTS = 50  # ViaCEP's cap on an address search

@@ -13,9 +13,9 @@ survive a restart and GET /cep-cache can list them. Only this module changes tha
 Fresh entries are also kept in memory (the MAX_ENTRIES_IN_MEMORY used last), and hits are counted there;
 a background thread writes the counts once a second, deletes the entries too old to be of use once a
 minute, and empties the memory when the table cache_version says an eviction happened (in any process of
-this service). So a hit touches neither the network nor the disk: bench/bench_staff.py measured it at 41%
+this service). So a hit touches neither the network nor the disk: the benchmarks measured it at 41%
 of a hello-world reading the table, 70-77% from memory (each SQLite call lets go of the GIL, and busy
-waitress threads make getting it back slow). README "How the cache works": why not requests-cache.
+waitress threads make getting it back slow). docs/architecture.md says why not requests-cache.
 """
 import json
 import logging
@@ -26,13 +26,15 @@ from typing import NamedTuple
 
 from peewee import OperationalError
 
+from chassis.background import Worker
+
 from .cep_client import CepServiceUnavailable
-from .models import CacheVersion, CepCacheEntry, writing, writing_in_background
+from .models import CacheVersion, CepCacheEntry, db
 from .validation import format_cep
 
 HOUSEKEEPING_INTERVAL = 1.0  # seconds between two writes of the counted hits
 PRUNE_EVERY = 60  # housekeeping rounds (so, seconds) between two prunings of old entries
-# About 1 kB of memory each (bench/bench_staff_targets.py --memory-passes 2), so about 20 MB at most;
+# About 1 kB of memory each (measured: docs/performance.md), so about 20 MB at most;
 # the table keeps every entry.
 MAX_ENTRIES_IN_MEMORY = 20_000
 
@@ -50,9 +52,14 @@ class Entry(NamedTuple):
 
 
 class CepCache:
-    """Resolves CEPs through the cache table, calling the CEP API only when it must."""
+    """Resolves CEPs through the cache table, calling the CEP API only when it must. Installed in
+    an app as a Bottle plugin, so that app.close() stops its housekeeping thread."""
+
+    name, api = "cep_cache", 2
 
     def __init__(self, client, ttl, negative_ttl):
+        """A cache in front of `client` (a cep_client.CepApiClient); answers are fresh for `ttl`
+        seconds, "no such CEP" for `negative_ttl`."""
         self.client = client  # a cep_client.CepApiClient
         self.ttl, self.negative_ttl = ttl, negative_ttl  # seconds an answer, or a "no such CEP", is fresh
         self.hits = 0  # answers given from the cache (hit, revalidated, stale) since start
@@ -69,8 +76,8 @@ class CepCache:
         # so that memory never keeps an entry an eviction has just deleted.
         self._table_lock = threading.Lock()
         self._evictions_seen = None  # CacheVersion when the housekeeper last looked
-        self._closing = threading.Event()
-        self._housekeeper = threading.Thread(target=self._keep_house_until_closed, daemon=True)
+        self._rounds = 0
+        self._housekeeper = Worker(HOUSEKEEPING_INTERVAL, self._keep_house)
         self._housekeeper.start()
 
     def lookup(self, cep):
@@ -109,49 +116,55 @@ class CepCache:
 
     def evict(self, cep=None):
         """Forget the entry for `cep`, or every entry when `cep` is None."""
-        with self._table_lock, writing():
+        with self._table_lock, db.writing():
             query = CepCacheEntry.delete()
             if cep is not None:
                 query = query.where(CepCacheEntry.cep == cep)
             query.execute()
-            CacheVersion.update(version=CacheVersion.version + 1).execute()  # tells the other processes
+            (CacheVersion.insert(id=1, version=1)  # tells the other processes
+             .on_conflict(conflict_target=[CacheVersion.id], update={CacheVersion.version: CacheVersion.version + 1})
+             .execute())
             with self._lock:
                 if cep is None:
                     self._fresh.clear()
                 else:
                     self._fresh.pop(cep, None)
 
-    def close(self):
-        """Stop the housekeeping thread, after it has written the last hits."""
-        self._closing.set()
-        self._housekeeper.join()
+    def setup(self, app):
+        """Become `app`'s cache: its handlers find it in the app's config."""
+        app.config["staff_api.cep_cache"] = self
 
-    def _keep_house_until_closed(self):
-        """The housekeeping thread: write the counted hits every second, empty the memory after an
+    def apply(self, callback, route):
+        """A route's handler is left as it is (a plugin only for setup and close)."""
+        return callback
+
+    def close(self):
+        """Stop the housekeeping thread, after it has written the last hits (app.close() calls this)."""
+        self._housekeeper.close()
+
+    def _keep_house(self, closing=False):
+        """The housekeeping round, every second: write the counted hits, empty the memory after an
         eviction (in any process), prune old entries every minute."""
-        rounds, closing = 0, False
-        while not closing:
-            closing = self._closing.wait(HOUSEKEEPING_INTERVAL)  # and once more when closed
-            rounds += 1
-            evictions = self._evictions_seen
-            with self._hits_lock:
-                with self._lock:
-                    unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
-                try:
-                    with writing_in_background():  # one write transaction per round
-                        self._write_hits(unwritten)
-                        if rounds % PRUNE_EVERY == 0:
-                            self._prune()
-                        evictions = CacheVersion.select(CacheVersion.version).scalar()
-                except OperationalError as error:  # e.g. another process held the database > 5 s
-                    log.warning("cache housekeeping failed, will retry: %s", error)
-                    with self._lock:  # not lost: the next round writes them
-                        self._unwritten_hits.update(unwritten)
-            if evictions != self._evictions_seen:  # an eviction, through this process or another
-                # Once the write lock is let go: evict() takes these two locks, then that one.
-                with self._table_lock, self._lock:  # so no entry read before it comes in after this
-                    self._fresh.clear()
-                self._evictions_seen = evictions
+        self._rounds += 1
+        evictions = self._evictions_seen
+        with self._hits_lock:
+            with self._lock:
+                unwritten, self._unwritten_hits = self._unwritten_hits, Counter()
+            try:
+                with db.writing():  # one write transaction per round
+                    self._write_hits(unwritten)
+                    if self._rounds % PRUNE_EVERY == 0:
+                        self._prune()
+                    evictions = CacheVersion.select(CacheVersion.version).scalar()
+            except OperationalError as error:  # e.g. another process held the database > 5 s
+                log.warning("cache housekeeping failed, will retry: %s", error)
+                with self._lock:  # not lost: the next round writes them
+                    self._unwritten_hits.update(unwritten)
+        if evictions != self._evictions_seen:  # an eviction, through this process or another
+            # Once the write lock is let go: evict() takes these two locks, then that one.
+            with self._table_lock, self._lock:  # so no entry read before it comes in after this
+                self._fresh.clear()
+            self._evictions_seen = evictions
 
     def _write_hits(self, unwritten):
         """Add the hits counted since the last write to the table."""
@@ -202,7 +215,7 @@ class CepCache:
         now = time.time()
         ttl = self.ttl if status == 200 else self.negative_ttl
         fields = {"status": status, "body": body, "etag": etag, "fetched_at": now, "expires_at": now + ttl}
-        with writing():
+        with db.writing():
             (CepCacheEntry
              .insert(cep=cep, **fields)
              .on_conflict(conflict_target=[CepCacheEntry.cep], update=fields)

@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 
 from bottle import redirect, request, response, static_file
 
-from .jsonhttp import ApiError
+from chassis.web import ApiError
 
 STATIC_ROOT = str(files(__package__) / "static")
 PAGE = (files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
 FILES = ("dashboard.js", "dashboard.css")  # what the page loads; nothing else is served from static/
-# As for /docs (explorer.py): only our own script and stylesheet run, and the page sends requests
+# As for /docs (chassis/explorer.py): only our own script and stylesheet run, and the page sends requests
 # only here, plus to the CEP API when its logs are on another origin (the two-port layout). No
 # inline styles either: dashboard.js styles its SVG charts with classes from dashboard.css.
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "

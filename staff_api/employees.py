@@ -1,11 +1,14 @@
 """What can be done with employees: one plain function per use case, taking fields checked by
-validation.py and raising the errors below (jsonhttp.py gives each its HTTP status); no HTTP here."""
+validation.py and raising the errors below (app.ERROR_STATUS gives each its HTTP status); no HTTP here."""
 import unicodedata
 
 from peewee import IntegrityError
 
-from .models import ADDRESS_FIELDS, Employee, iso_utc, writing
-from .validation import format_cep, search_key
+from chassis.text import search_key
+from chassis.web import iso_utc
+
+from .models import ADDRESS_FIELDS, Employee, db
+from .validation import format_cep
 
 LARGEST_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot exist
 
@@ -59,7 +62,7 @@ def create(fields, cep_cache):
     address, outcome = look_up_address(fields["cep"], cep_cache)
     now = iso_utc()
     try:
-        with writing():
+        with db.writing():
             employee = Employee.create(**fields, **address, email_key=email_key(fields["email"]),
                                        name_key=search_key(fields["name"]), created_at=now, updated_at=now)
     except IntegrityError:  # the unique e-mail key refused the row
@@ -86,7 +89,7 @@ def change(employee_id, fields, cep_cache):
         # the address of another.
         query = query.where(Employee.cep == employee.cep)
     try:
-        with writing():
+        with db.writing():
             changed = query.execute()
     except IntegrityError:
         raise email_taken(fields["email"], outcome)
@@ -98,7 +101,7 @@ def change(employee_id, fields, cep_cache):
 
 def delete(employee_id):
     """Delete the employee with this id, or EmployeeNotFound."""
-    with writing():
+    with db.writing():
         Employee.delete().where(Employee.id == find(employee_id).id).execute()
 
 

@@ -23,16 +23,15 @@ sys.path.insert(0, str(REPO_ROOT))
 @pytest.fixture(scope="session")
 def seeded_cep_db(tmp_path_factory):
     """A CEP database with the bundled 2,711-row sample, built once; tests use copies."""
-    from cep_api.migrations import migrate
-    from cep_api.models import init_db
+    from cep_api.migrations import MIGRATIONS
+    from cep_api.models import TABLES, db
     from cep_api.seed import seed
+    from chassis.migrations import open_and_migrate
 
     path = tmp_path_factory.mktemp("template") / "cep.sqlite3"
-    init_db(path)
-    migrate()
+    open_and_migrate(db, {"db_path": path, "database_url": ""}, MIGRATIONS, TABLES)
     seed()
-    from cep_api.models import WRITE_LOCK, db
-    with WRITE_LOCK:  # an earlier test's app may still be writing its request log
+    with db.write_lock:  # an earlier test's app may still be writing its request log
         db.close_all()  # checkpoints the WAL into the file so a plain copy is complete
     return path
 
@@ -86,15 +85,15 @@ def run_sql(server_url, statement):
 @pytest.fixture(scope="session")
 def seeded_cep_template(postgres_server):
     """A PostgreSQL database with the CEP API's tables and the bundled sample; tests get copies."""
-    from cep_api.migrations import migrate
-    from cep_api.models import WRITE_LOCK, db, init_db
+    from cep_api.migrations import MIGRATIONS
+    from cep_api.models import TABLES, db
     from cep_api.seed import seed
+    from chassis.migrations import open_and_migrate
 
     run_sql(postgres_server, "CREATE DATABASE cep_template")
-    init_db("", f"{postgres_server}/cep_template")
-    migrate()
+    open_and_migrate(db, {"db_path": "", "database_url": f"{postgres_server}/cep_template"}, MIGRATIONS, TABLES)
     seed()
-    with WRITE_LOCK:  # an earlier test's app may still be writing its request log
+    with db.write_lock:  # an earlier test's app may still be writing its request log
         db.close_all()  # a template may have no connection when it is copied
     return "cep_template"
 
@@ -312,8 +311,7 @@ def make_staff_app(engine, request):
 
     yield make
     for app in apps:
-        app.config["staff_api.cep_cache"].close()
-        app.close()  # the request log's writer
+        app.close()  # the cache's and the request log's threads write what they hold
 
 
 def committed_rows(config, service, sql):

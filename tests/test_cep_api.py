@@ -10,8 +10,8 @@ import requests
 from webtest import TestApp
 
 from cep_api import ceps
-from cep_api.answers import AnswerMemo
-from cep_api.jsonhttp import ERROR_STATUS
+from cep_api.app import ERROR_STATUS
+from cep_api.memo import Memo
 from cep_api.models import Cep, data_version, db
 from conftest import REPO_ROOT, assert_bad_request_answered, assert_error, committed_rows
 
@@ -349,48 +349,43 @@ def test_an_unexpected_failure_is_a_json_500_without_traceback(client, cep_app):
 # --- the memo of answers ---------------------------------------------------------------
 
 def test_memo_does_not_keep_an_answer_read_before_a_concurrent_write():
-    memo = AnswerMemo(lambda: 0)
-    memo.get("01001000")  # its first look at the database's count of writes
-    seen = memo.writes_so_far()
-    memo.forget("01001000")  # a write lands while the reader was reading
-    memo.remember("01001000", (b"old", '"old"'), seen)
-    assert memo.get("01001000") is None
-    memo.remember("01001000", (b"new", '"new"'), memo.writes_so_far())
-    assert memo.get("01001000") == (b"new", '"new"')
+    memo = Memo(lambda: 0)
+
+    def read_while_a_write_lands():
+        memo.forget("01001000")  # a write commits while the reader is reading
+        return b"old", '"old"'
+
+    assert memo.answer("01001000", "cep", read_while_a_write_lands) == (b"old", '"old"')
+    assert memo.answer("01001000", "cep", lambda: (b"new", '"new"')) == (b"new", '"new"')  # "old" was not kept
+    assert memo.answer("01001000", "cep", lambda: None) == (b"new", '"new"')  # "new" was
 
 
 def test_memo_forgets_everything_once_the_database_counts_a_write_from_elsewhere(monkeypatch):
-    from cep_api import answers
+    from cep_api import memo as memo_module
 
-    monkeypatch.setattr(answers, "RECHECK_INTERVAL", 60)  # no look at the version until the test says
+    monkeypatch.setattr(memo_module, "RECHECK_INTERVAL", 60)  # no look at the version until the test says
     versions = [7]
-    memo = AnswerMemo(lambda: versions[0])
-    assert memo.get("01001000") is None  # the first look reads version 7
-    memo.remember("01001000", (b"old", '"old"'), memo.writes_so_far())
-    seen = memo.writes_so_far()
+    memo = Memo(lambda: versions[0])
+    assert memo.answer("01001000", "cep", lambda: (b"old", '"old"')) == (b"old", '"old"')  # read version 7
     versions[0] = 8  # another process wrote
-    assert memo.get("01001000") == (b"old", '"old"')  # not looked again yet: within RECHECK_INTERVAL
+    assert memo.answer("01001000", "cep", lambda: None) == (b"old", '"old"')  # not looked again yet
     memo._recheck_at = 0.0  # the interval has passed
-    assert memo.get("01001000") is None
-    memo.remember("01001000", (b"read before", '"x"'), seen)  # read before the look: not kept
-    assert memo.get("01001000") is None
+    assert memo.answer("01001000", "cep", lambda: None) is None  # forgotten: read again, and not found
 
 
 def test_memo_stays_bounded():
-    memo = AnswerMemo(lambda: 0, max_entries=2)
-    memo.get("0")  # its first look at the database's count of writes
-    for cep in ("1", "2", "3"):
-        memo.remember(cep, (b"", ""), memo.writes_so_far())
-    assert memo.get("1") is None and memo.get("2") and memo.get("3")
+    memo = Memo(lambda: 0, max_entries=2)
+    for cep in "123":
+        memo.answer(cep, "cep", lambda: (b"", ""))
+    assert memo.answer("1", "cep", lambda: None) is None  # the oldest went
+    assert memo.answer("2", "cep", lambda: None) and memo.answer("3", "cep", lambda: None)
 
-
-# --- the use cases, called directly (no HTTP) --------------------------------------------
 
 @pytest.fixture
 def memo(cep_app):
     """An empty memo, and a connection to this test's database, for calling ceps.py directly."""
     with db.connection_context():
-        yield AnswerMemo(data_version)
+        yield Memo(data_version)
 
 
 def test_every_domain_error_has_a_status():
@@ -433,9 +428,9 @@ def test_an_unknown_cep_raises_cep_not_found(memo, use_case):
     ("01001000", lambda memo: ceps.delete("01001000", memo)),
 ], ids=["create", "replace", "update", "delete"])
 def test_a_committed_write_makes_the_memo_forget_that_cep(memo, cep, write):
-    memo.remember(cep, (b"stale", '"stale"'), memo.writes_so_far())
+    memo.answer(cep, "cep", lambda: (b"stale", '"stale"'))
     write(memo)
-    assert memo.get(cep) is None
+    assert memo.answer(cep, "cep", lambda: None) is None
 
 
 def test_a_memo_hit_needs_no_query_and_no_encoding(memo):

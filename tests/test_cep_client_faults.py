@@ -14,7 +14,8 @@ import requests
 
 import staff_api.cep_client
 from conftest import free_port
-from staff_api.cep_client import MAX_BODY_BYTES, RECORD_FIELDS, CepApiClient, CepServiceUnavailable, DeadlineSocket
+from chassis.outgoing import DeadlineSocket
+from staff_api.cep_client import MAX_BODY_BYTES, RECORD_FIELDS, CepApiClient, CepServiceUnavailable
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar", "bairro": "Sé",
       "localidade": "São Paulo", "uf": "SP", "ibge": "3550308"}

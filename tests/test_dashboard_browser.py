@@ -35,7 +35,7 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="install Debian's c
 
 def let_the_page_read_cep_logs(cep_app, staff):
     """The CEP API answers its /logs* to pages from the staff server's origin (CEP_API_CORS_ORIGINS)."""
-    cep_app.config["cep_api.cors_origins"] = (staff.url,)
+    cep_app.config["chassis.cors"] = ((staff.url,), ("/logs", "/logs/summary"))
 
 
 # --- Without a browser -------------------------------------------------------------------------

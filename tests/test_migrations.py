@@ -8,6 +8,8 @@ import sys
 import pytest
 from webtest import TestApp
 
+from chassis.migrations import migrate
+
 from conftest import REPO_ROOT
 
 # The schema as the last version before migrations (commit a28c0ca) made it, written out as
@@ -54,7 +56,8 @@ def schema_of(path):
 
 def test_a_cep_database_from_before_migrations_keeps_its_rows_and_gets_todays_shape(tmp_path):
     from cep_api.app import create_app
-    from cep_api.migrations import MIGRATIONS, migrate
+    from cep_api.migrations import MIGRATIONS
+    from cep_api.models import TABLES, db
 
     path = old_database(tmp_path / "cep.sqlite3", OLD_CEP_SCHEMA)
     client = TestApp(create_app({"cep_api.db_path": str(path), "cep_api.log": False}))
@@ -67,13 +70,14 @@ def test_a_cep_database_from_before_migrations_keeps_its_rows_and_gets_todays_sh
     assert "request_log_time_method_route_status_ms" not in names
     assert {"request_log_time", "cep_uf_town_key_cep", "log_minute", "schema_version"} <= names
     assert version == [(len(MIGRATIONS),)]
-    assert migrate() == []  # a second start changes nothing
+    assert migrate(db, MIGRATIONS, TABLES) == []  # a second start changes nothing
     assert schema_of(path) == (tables, version)
 
 
 def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_shape(staff_db_path,
                                                                                      make_staff_app):
-    from staff_api.migrations import MIGRATIONS, migrate
+    from staff_api.migrations import MIGRATIONS
+    from staff_api.models import TABLES, db
 
     path = old_database(staff_db_path, OLD_STAFF_SCHEMA)
     client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
@@ -83,7 +87,7 @@ def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_
     names = {name for _, name, _ in tables}
     assert "request_log_time_method_route_status_ms_cache_cep_ms" not in names
     assert {"request_log_time", "log_minute"} <= names and version == [(len(MIGRATIONS),)]
-    assert migrate() == []
+    assert migrate(db, MIGRATIONS, TABLES) == []
     assert schema_of(path) == (tables, version)
 
 
@@ -99,7 +103,8 @@ def test_a_new_database_is_made_in_todays_shape_with_every_migration_counted(tmp
 def test_roll_ups_packed_as_blobs_go_and_are_made_again_from_the_rows(cep_app, cep_db_path):
     """Migration 4: log_minute as #10's first roll-ups made it (durations as packed doubles) is
     dropped; the table comes back with its durations as text, for the writer to fill again."""
-    from cep_api.migrations import MIGRATIONS, migrate
+    from cep_api.migrations import MIGRATIONS
+    from cep_api.models import TABLES, db
 
     conn = sqlite3.connect(cep_db_path)
     with conn:
@@ -109,9 +114,9 @@ def test_roll_ups_packed_as_blobs_go_and_are_made_again_from_the_rows(cep_app, c
             INSERT INTO log_minute VALUES (29916666, 'GET', '/health', x'000000000000f83f', 1, 0, 0, 0);
             INSERT INTO request_log (time, method, route, status, ms, bytes) VALUES (1795000000.0, 'GET', '/health', 200, 1.5, 15);
         """)
-        conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) - 1,))
+        conn.execute("UPDATE schema_version SET version = ?", (len(MIGRATIONS) - 2,))
     conn.close()
-    assert migrate() == ["roll_ups_as_text"]
+    assert migrate(db, MIGRATIONS, TABLES) == ["roll_ups_as_text", "one_request_log_for_both_services"]
     conn = sqlite3.connect(cep_db_path)
     try:
         assert conn.execute("SELECT count(*) FROM log_minute").fetchone() == (0,)
@@ -121,7 +126,7 @@ def test_roll_ups_packed_as_blobs_go_and_are_made_again_from_the_rows(cep_app, c
 
 
 @pytest.mark.parametrize("service, variable, schema, applied", [
-    ("cep_api", "CEP_API_DB", OLD_CEP_SCHEMA, "applied index_request_log_by_time, add_search_keys, add_district_key, roll_ups_as_text;"),
+    ("cep_api", "CEP_API_DB", OLD_CEP_SCHEMA, "applied index_request_log_by_time, add_search_keys, add_district_key, roll_ups_as_text, one_request_log_for_both_services;"),
     ("staff_api", "STAFF_API_DB", OLD_STAFF_SCHEMA, "applied index_request_log_by_time, add_name_key, roll_ups_as_text;"),
 ])
 def test_two_processes_migrating_at_once_migrate_once(tmp_path, service, variable, schema, applied):
@@ -137,7 +142,8 @@ def test_two_processes_migrating_at_once_migrate_once(tmp_path, service, variabl
 
 def test_a_database_newer_than_the_code_is_refused(tmp_path):
     from cep_api.app import create_app
-    from cep_api.migrations import migrate
+    from cep_api.migrations import MIGRATIONS
+    from cep_api.models import TABLES, db
 
     path = tmp_path / "cep.sqlite3"
     create_app({"cep_api.db_path": str(path), "cep_api.log": False})
@@ -145,5 +151,5 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path):
     with conn:
         conn.execute("UPDATE schema_version SET version = 99")
     conn.close()
-    with pytest.raises(RuntimeError, match="newer version of cep_api"):
-        migrate()
+    with pytest.raises(RuntimeError, match="newer version of this service"):
+        migrate(db, MIGRATIONS, TABLES)

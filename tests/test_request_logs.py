@@ -232,12 +232,13 @@ def roll_up_everything(service, now=None):
     thread does."""
     import importlib
 
-    log_summary = importlib.import_module(f"{service}.log_summary")
+    from chassis import log_summary
+
     models = importlib.import_module(f"{service}.models")
     more = True
     while more:
-        with models.writing_in_background():
-            more = log_summary.roll_up(now or time.time())
+        with models.db.writing():
+            more = log_summary.roll_up(models.RequestLog, models.LogMinute, now or time.time())
 
 
 def staff_rows(now):
@@ -257,7 +258,7 @@ def rows_in(model):
 
 
 def test_a_summary_of_rolled_up_minutes_is_the_summary_of_their_rows(make_staff_app):
-    from staff_api.models import LogMinute, RequestLog, writing_in_background
+    from staff_api.models import LogMinute, RequestLog, db
 
     client = TestApp(make_staff_app("http://127.0.0.1:9", log=False))
     insert_rows(RequestLog, staff_rows(time.time()))
@@ -267,7 +268,7 @@ def test_a_summary_of_rolled_up_minutes_is_the_summary_of_their_rows(make_staff_
     rolled_up = rows_in(LogMinute)
     assert 10 <= rolled_up <= 2 * 12  # two routes a minute, the minutes over for 30 s and more
     assert client.get("/logs/summary", {"minutes": "15"}).json == from_rows  # the last minutes still from rows
-    with writing_in_background():  # the summary reads the roll-ups: without the rows they were made of, the same
+    with db.writing():  # the summary reads the roll-ups: without the rows they were made of, the same
         newest = LogMinute.select(LogMinute.minute).order_by(LogMinute.minute.desc()).limit(1).scalar()
         RequestLog.delete().where(RequestLog.time < (newest + 1) * 60).execute()
     assert rows_in(RequestLog) < 100
@@ -356,14 +357,14 @@ def test_log_off_writes_nothing_and_starts_no_thread(make_cep_app, cep_db_path, 
     assert config_from_env({})["cep_api.log"] is True
     threads = threading.active_count()
     app = make_cep_app(log=False)
-    assert app.config["cep_api.request_log"] is None and threading.active_count() == threads
+    assert "chassis.request_log" not in app.config and threading.active_count() == threads
     TestApp(app).get("/ceps/01001000")
     app.close()
     assert count_rows(cep_db_path, "request_log") == 0
 
 
 def test_close_writes_the_rows_still_queued(make_cep_app, cep_db_path, monkeypatch):
-    from cep_api import request_log
+    from chassis import request_log
 
     monkeypatch.setattr(request_log, "FLUSH_INTERVAL", 3600)  # the writer would wait an hour
     app = make_cep_app()

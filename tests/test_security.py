@@ -119,10 +119,9 @@ def test_a_service_refuses_to_listen_beyond_loopback_without_a_token(tmp_path):
                                             ("localhost", True), ("0.0.0.0", False), ("::", False),
                                             ("192.168.0.10", False), ("example.com", False)])
 def test_which_hosts_count_as_loopback(host, loopback):
-    from cep_api.__main__ import is_loopback as cep_is_loopback
-    from staff_api.__main__ import is_loopback as staff_is_loopback
+    from chassis.serving import is_loopback
 
-    assert cep_is_loopback(host) == staff_is_loopback(host) == loopback
+    assert is_loopback(host) == loopback
 
 
 # --- headers ---------------------------------------------------------------------------------

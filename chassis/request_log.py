@@ -1,0 +1,231 @@
+"""The request log: a row per answered request in the service's own database, GET /logs and /logs/summary.
+
+A row keeps the route's *pattern* (/ceps/<cep>), never the path, a body, a query string or a
+token; a request a route did not match is route "(none)". A request only queues its row: the
+app's background thread writes the queue, rolls up finished minutes (log_summary.py) and prunes
+old rows. docs/architecture.md tells how, and why.
+"""
+import logging
+import math
+import queue
+import time
+from datetime import datetime
+
+from bottle import request
+from peewee import CharField, DatabaseError, DoubleField, IntegerField, Model, fn
+
+from . import log_summary, outgoing
+from .background import Worker
+from .web import iso_utc, read_page, read_whole_number, reject_query_errors, send_json, unknown_parameters
+
+# Small, frequent batches: the writer holds the GIL while it binds a batch's values, and the
+# request threads wait meanwhile (a waiting thread was ~4 ms late with 500 rows, ~2.7 ms with 100).
+FLUSH_INTERVAL = 0.1  # seconds between two writes of the queued rows
+BATCH_ROWS = 100  # rows per write transaction: each one short, so other writers wait little
+PRUNE_INTERVAL = 60.0  # seconds between two prunings of old rows
+ROLLUP_INTERVAL = 15.0  # seconds between two looks for minutes to roll up
+NO_ROUTE = "(none)"  # the route of a request no route matched
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # what GET /logs?method= takes
+COLUMNS = ("time", "method", "route", "status", "ms", "bytes", "cache", "cep_ms")  # a queued row's order
+
+log = logging.getLogger(__name__)
+
+
+class RequestLog(Model):
+    """One answered request; tables() puts it in a service's database."""
+
+    time = DoubleField(index=True)  # Unix time the request came in
+    method = CharField()
+    route = CharField()
+    status = IntegerField()
+    ms = DoubleField()  # from before routing until the body was produced, to the microsecond
+    bytes = IntegerField()  # size of the body sent
+    cache = CharField(null=True)  # how a cache answered (the staff API's X-Cep-Cache), or ""
+    cep_ms = DoubleField(null=True)  # time waited on another service (outgoing.py), else None
+
+    def to_dict(self, with_cache):
+        """The row as GET /logs lists it (the cache's columns only for a service with a cache)."""
+        row = {"time": iso_utc(self.time, milliseconds=True), "method": self.method, "route": self.route,
+               "status": self.status, "ms": round(self.ms, 3), "bytes": self.bytes}
+        if with_cache:
+            row.update(cache=self.cache, cep_ms=None if self.cep_ms is None else round(self.cep_ms, 3))
+        return row
+
+
+def tables(db):
+    """The log's two tables, RequestLog and log_summary.LogMinute, in the database `db`."""
+
+    class RequestLogTable(RequestLog):
+        class Meta:
+            database, table_name, legacy_table_names = db, "request_log", False  # its index: request_log_time
+
+    class LogMinuteTable(log_summary.LogMinute):
+        class Meta:
+            database, table_name = db, "log_minute"
+
+    return RequestLogTable, LogMinuteTable
+
+
+def install(app, tables, settings, cache_header=None):
+    """GET /logs and /logs/summary over `tables`, and a row per request unless the `log` setting is
+    off; `cache_header` names the header that says how a cache answered."""
+    app.config["chassis.log_tables"] = (*tables, cache_header)
+    app.get("/logs", callback=list_logs)
+    app.get("/logs/summary", callback=summarize_logs)
+    if settings["log"]:
+        app.install(RequestLogger(tables, settings["log_retention_days"], settings["log_max_rows"], cache_header))
+
+
+class RequestLogger:
+    """Bottle plugin that times every answer of its app and queues its row for the background thread."""
+
+    name, api = "request_log", 2
+
+    def __init__(self, tables, retention_days, max_rows, cache_header):
+        self.rows, self.minutes = tables
+        self.db = self.rows._meta.database
+        self.db_name = self.db.database  # a file's path, or PostgreSQL's name: see _write
+        self.retention_days, self.max_rows, self.cache_header = retention_days, max_rows, cache_header
+        self._queue = queue.SimpleQueue()  # tuples in COLUMNS' order; put() never blocks a request
+        self._roll_up_at = self._pruned_at = time.monotonic()  # at once: minutes may be left from a last run
+        self._worker = Worker(FLUSH_INTERVAL, self._write_queued)
+
+    def setup(self, app):
+        """Time every request of `app` and start the writer."""
+        # Bottle runs app.wsgi() for every request, whatever answers it (a route, a 404, an error):
+        # wrapped here, the way Flask's middlewares wrap app.wsgi_app, every server gets the log.
+        app.wsgi = self.timed(app.wsgi)
+        app.config["chassis.request_log"] = self
+        self._worker.start()
+
+    def apply(self, callback, route):
+        """A handler is left as it is: the log works around the whole app (setup)."""
+        return callback
+
+    def close(self):
+        """Write every queued row, then stop the writer (app.close() calls this)."""
+        self._worker.close()
+
+    def timed(self, wsgi):
+        """`wsgi`, queueing a row for each request it answers."""
+        def logged_wsgi(environ, start_response):
+            """The app's answer, and its row in the queue."""
+            came_in, started = time.time(), time.perf_counter()
+            outgoing.reset_wait()  # this thread has not waited on another service for this request yet
+            answered = {}
+
+            def keeping_start_response(status, headers, exc_info=None):
+                """start_response, keeping the status and headers for the row."""
+                answered["status"], answered["headers"] = status, dict(headers)
+                return start_response(status, headers, exc_info)
+
+            body = wsgi(environ, keeping_start_response)
+            route = environ.get("bottle.route")  # set by Bottle once a route matched
+            size = sum(map(len, body)) if isinstance(body, list) else int(answered["headers"].get("Content-Length", 0))
+            self._queue.put((came_in, environ["REQUEST_METHOD"], route.rule if route else NO_ROUTE,
+                             int(answered["status"].split()[0]), round((time.perf_counter() - started) * 1000, 3),
+                             size, answered["headers"].get(self.cache_header, ""), outgoing.waited_ms()))
+            return body
+        return logged_wsgi
+
+    def _write_queued(self, closing=False):
+        """The background round: write what is queued; roll up and prune now and then."""
+        rows = []
+        while not self._queue.empty():
+            rows.append(self._queue.get())
+        for first in range(0, len(rows), BATCH_ROWS):
+            self._write(rows[first:first + BATCH_ROWS])
+        if closing or time.monotonic() >= self._roll_up_at:
+            behind = self._write([], lambda: log_summary.roll_up(self.rows, self.minutes, time.time()))
+            self._roll_up_at = time.monotonic() + (0 if behind else ROLLUP_INTERVAL)  # catching up: go on
+        if closing or time.monotonic() - self._pruned_at >= PRUNE_INTERVAL:
+            self._write([], self._prune)
+            self._pruned_at = time.monotonic()
+
+    def _write(self, rows, then=None):
+        """Insert `rows` and run `then` in one transaction; what `then` returns. On failure the rows are lost."""
+        try:
+            with self.db.writing():
+                if self.db.database != self.db_name:  # another app uses this database object now (tests)
+                    return None
+                if rows:  # one INSERT of many rows: insert_many() costs tens of ms of Python per 500
+                    one_row = f"({', '.join([self.db.param] * len(COLUMNS))})"  # (?, ?...); %s in PostgreSQL
+                    self.db.execute_sql(f"INSERT INTO request_log ({', '.join(COLUMNS)}) VALUES "
+                                        + ", ".join([one_row] * len(rows)), [value for row in rows for value in row])
+                return then() if then else None
+        except DatabaseError as error:  # e.g. another process held the database > 5 s
+            log.warning("request log: %d rows not written: %s", len(rows), error)
+            return None
+
+    def _prune(self):
+        """Delete the rows older than the retention, then the oldest beyond max_rows, and their roll-ups."""
+        rows = self.rows
+        rows.delete().where(rows.time < time.time() - self.retention_days * 86400).execute()
+        last_extra = rows.select(rows.id).order_by(rows.id.desc()).limit(1).offset(self.max_rows).scalar()
+        if last_extra is not None:
+            rows.delete().where(rows.id <= last_extra).execute()
+        oldest = rows.select(fn.MIN(rows.time)).scalar()  # the oldest minute's roll-up may outlive a few rows
+        rolled_up = self.minutes.delete()
+        (rolled_up if oldest is None else rolled_up.where(self.minutes.minute < oldest // 60)).execute()
+
+
+def list_logs():
+    """GET /logs: one page of the request log, newest first, filtered by route, method, status, time, ms."""
+    table, _, cache_header = request.app.config["chassis.log_tables"]
+    errors = unknown_parameters("page", "per_page", "route", "method", "status", "since", "until", "min_ms")
+    page, per_page = read_page(errors)
+    query = table.select()
+    if "route" in request.query:  # compared whole (route = ?), so any text is harmless
+        query = query.where(table.route == request.query.getunicode("route", "").strip())
+    if "method" in request.query:
+        method = request.query.getunicode("method", "").strip()
+        if method not in METHODS:
+            errors["method"] = "must be one of " + ", ".join(METHODS)
+        query = query.where(table.method == method)
+    if "status" in request.query:
+        query = query.where(table.status == read_whole_number("status", 0, 100, 599, errors))
+    if "since" in request.query:
+        query = query.where(table.time >= read_time("since", errors))
+    if "until" in request.query:
+        query = query.where(table.time < read_time("until", errors))
+    if "min_ms" in request.query:
+        query = query.where(table.ms >= read_milliseconds("min_ms", errors))
+    reject_query_errors(errors)
+    rows = query.order_by(table.time.desc(), table.id.desc()).paginate(page, per_page)
+    return send_json({"items": [row.to_dict(cache_header is not None) for row in rows], "page": page,
+                      "per_page": per_page, "total": query.count()})
+
+
+def summarize_logs():
+    """GET /logs/summary: per route and per minute figures of the last `minutes` minutes."""
+    rows, minutes_table, cache_header = request.app.config["chassis.log_tables"]
+    errors = unknown_parameters("minutes")
+    minutes = read_whole_number("minutes", 60, 1, 1440, errors)  # at most a day
+    reject_query_errors(errors)
+    return send_json(log_summary.summarize(rows, minutes_table, minutes, cache_header is not None))
+
+
+def read_time(name, errors):
+    """An ISO 8601 time with its UTC offset, as Unix seconds; problems go into `errors`."""
+    text = request.query.get(name)
+    try:  # Python 3.11 reads "2026-12-01T20:00:00Z" and "2026-12-01T17:00:00.5-03:00" alike
+        moment = datetime.fromisoformat(text) if len(text) <= 40 else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:  # without an offset the time would be ambiguous
+        errors[name] = "must be an ISO 8601 time with its offset, like 2026-12-01T20:00:00Z"
+        return 0
+    return moment.timestamp()
+
+
+def read_milliseconds(name, errors, highest=10**9):
+    """A number of milliseconds from 0 to `highest` (1.5 and 1e3 too; a bound, so that no text reads
+    as infinity: 1e999); problems go into `errors`."""
+    text = request.query.get(name)
+    try:
+        value = float(text) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= highest:  # NaN fails every comparison
+        errors[name] = f"must be a number of milliseconds from 0 to {highest}"
+    return value
