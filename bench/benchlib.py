@@ -365,10 +365,10 @@ def medians(runs):
             for name in ("rps", "p50", "p99", "cpu_ms")}
 
 
-def print_table(lines):
-    """Print rows of strings as aligned columns, lines[0] the header; words left, numbers right."""
+def print_table(lines, left=()):
+    """Print rows of strings as aligned columns, lines[0] the header; words (and `left`) left, numbers right."""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    left = [i == 0 or any(line[i][:1].isalpha() for line in lines[1:]) for i in range(len(widths))]
+    left = [i in (0, *left) or any(line[i][:1].isalpha() for line in lines[1:]) for i in range(len(widths))]
     for index, line in enumerate(lines):
         print(" | ".join(cell.ljust(w) if at_left else cell.rjust(w)
                          for cell, w, at_left in zip(line, widths, left)).rstrip())
