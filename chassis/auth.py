@@ -25,10 +25,9 @@ def install(app, token, realm, open_reads=False, open_paths=(), open_prefixes=()
     def require_token(callback):
         """Bottle plugin: a protected route called without the token answers 401 (an unknown path is still a 404)."""
         def wrapper(*args, **kwargs):
-            path, method = request.path, request.method  # within the app: also when mounted under /staff
-            logs = path.startswith("/logs")  # a browser's preflight (OPTIONS) never carries the token
+            path = request.path  # within the app: also when mounted under /staff
             if not (path in open_paths or path.startswith(open_prefixes)
-                    or (method in READS and open_reads and not logs) or (method == "OPTIONS" and logs)):
+                    or (open_reads and request.method in READS and not path.startswith("/logs"))):
                 check_bearer_token(token, realm)
             return callback(*args, **kwargs)
         return wrapper

@@ -1,34 +1,37 @@
-"""Which web pages on other origins may read which answers (CORS).
+"""Which answers a web page on another origin may read: public reads only, as ViaCEP allows (CORS).
 
 A browser lets a page read an answer from another origin only when the answer says so
-(`Access-Control-Allow-Origin`), and before it sends a token there it asks first (a "preflight"
-OPTIONS request). install() lets the pages of `origins` read `paths`; everything else stays
-readable by curl and servers, not by pages.
+(`Access-Control-Allow-Origin`), and asks first (a "preflight" OPTIONS request) before it sends
+anything but the simplest GET. install() opens the GET and HEAD answers of the routes it is given
+to any page, without credentials; writes and the request log never are.
 """
 from bottle import request, response
 
-
-def install(app, origins, paths):
-    """Let pages from `origins` read GET `paths` of `app`, with a token (preflight answered)."""
-    app.config["chassis.cors"] = (tuple(origins), tuple(paths))
-    app.add_hook("after_request", allow_origin)
-    for path in paths:
-        app.route(path, "OPTIONS", preflight)
+READS = ("GET", "HEAD")
 
 
-def allow_origin():
-    """after_request hook: an answer under the shared paths names the page's origin if it is allowed."""
-    origins, paths = request.app.config["chassis.cors"]
-    if request.path in paths:
-        if request.headers.get("Origin") in origins:
-            response.set_header("Access-Control-Allow-Origin", request.headers["Origin"])
-        response.set_header("Vary", "Origin")  # the answer differs by origin: caches must know
+def install(app, public_rules):
+    """Let pages on any origin read the routes of `app` whose rules start with `public_rules`."""
+    app.config["chassis.public_rules"] = public_rules
+    app.add_hook("after_request", allow_any_origin)
+    for rule in {route.rule for route in app.routes if route.rule.startswith(public_rules)}:
+        app.route(rule, "OPTIONS", preflight)
+
+
+def allow_any_origin():
+    """after_request hook: a public read tells the browser any page may read it."""
+    route = request.environ.get("bottle.route")
+    if request.method in READS and route and route.rule.startswith(request.app.config["chassis.public_rules"]):
+        response.set_header("Access-Control-Allow-Origin", "*")
+        response.set_header("Access-Control-Expose-Headers", "ETag")  # so that a page can revalidate
 
 
 def preflight(**path):
-    """OPTIONS on a shared path: a browser asking whether it may send GET with a token."""
-    response.set_header("Access-Control-Allow-Methods", "GET")
-    response.set_header("Access-Control-Allow-Headers", "Authorization")
-    response.set_header("Access-Control-Max-Age", "600")  # ask again at most every 10 minutes
+    """OPTIONS on a public read: a browser asking whether a page may read it, with the headers it names."""
+    response.set_header("Access-Control-Allow-Origin", "*")
+    response.set_header("Access-Control-Allow-Methods", ", ".join(READS))
+    if request.headers.get("Access-Control-Request-Headers"):  # harmless on a read with no credentials
+        response.set_header("Access-Control-Allow-Headers", request.headers["Access-Control-Request-Headers"])
+    response.set_header("Access-Control-Max-Age", "86400")  # ask again at most once a day
     response.status = 204
     return b""

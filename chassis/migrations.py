@@ -17,13 +17,13 @@ class SchemaVersion(Model):
         legacy_table_names = False  # schema_version
 
 
-def open_and_migrate(db, settings, migrations, tables):
+def open_and_migrate(db, settings, migrations, tables, then=None):
     """Open `db` where the service's `settings` say (db_path, database_url), then migrate() it."""
     db.open(settings["db_path"], settings["database_url"])
-    return migrate(db, migrations, tables)
+    return migrate(db, migrations, tables, then)
 
 
-def migrate(db, migrations, tables):
+def migrate(db, migrations, tables, then=None):
     """Bring `db` to the shape of `tables` (the first tells a new database); the names of the migrations applied."""
     # One write transaction: a second process starting at the same moment waits, then finds nothing to do.
     with db.writing(), SchemaVersion.bind_ctx(db):
@@ -44,4 +44,6 @@ def migrate(db, migrations, tables):
             SchemaVersion.delete().execute()
             SchemaVersion.create(version=len(migrations))
         db.create_tables(tables)  # tables and indexes the migrations did not make
+        if then:  # what peewee's models cannot make (a virtual table, triggers): made once, kept after
+            then()
         return [migration.__name__ for migration in migrations[done:]]

@@ -8,15 +8,16 @@ old rows. docs/architecture.md tells how, and why.
 import logging
 import math
 import queue
+import threading
 import time
 from datetime import datetime
 
 from bottle import request
-from peewee import CharField, DatabaseError, DoubleField, IntegerField, Model, fn
+from peewee import CharField, DoubleField, IntegerField, Model, fn
 
 from . import log_summary, outgoing
 from .background import Worker
-from .web import iso_utc, read_page, read_whole_number, reject_query_errors, send_json, unknown_parameters
+from .web import DATABASE_DOWN, iso_utc, read_page, read_whole_number, reject_query_errors, send_json, unknown_parameters
 
 # Small, frequent batches: the writer holds the GIL while it binds a batch's values, and the
 # request threads wait meanwhile (a waiting thread was ~4 ms late with 500 rows, ~2.7 ms with 100).
@@ -24,8 +25,10 @@ FLUSH_INTERVAL = 0.1  # seconds between two writes of the queued rows
 BATCH_ROWS = 100  # rows per write transaction: each one short, so other writers wait little
 PRUNE_INTERVAL = 60.0  # seconds between two prunings of old rows
 ROLLUP_INTERVAL = 15.0  # seconds between two looks for minutes to roll up
+MAX_QUEUED = 10_000  # rows waiting to be written at most (the database may be down): more are dropped, and counted
 NO_ROUTE = "(none)"  # the route of a request no route matched
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # what GET /logs?method= takes
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # the methods logged as they are
+OTHER_METHOD = "OTHER"  # any other method: a client may send a 250 kB one
 COLUMNS = ("time", "method", "route", "status", "ms", "bytes", "cache", "cep_ms")  # a queued row's order
 
 log = logging.getLogger(__name__)
@@ -86,7 +89,10 @@ class RequestLogger:
         self.db = self.rows._meta.database
         self.db_name = self.db.database  # a file's path, or PostgreSQL's name: see _write
         self.retention_days, self.max_rows, self.cache_header = retention_days, max_rows, cache_header
-        self._queue = queue.SimpleQueue()  # tuples in COLUMNS' order; put() never blocks a request
+        self._queue = queue.Queue(MAX_QUEUED)  # tuples in COLUMNS' order
+        self._batch = []  # rows taken from the queue, not written yet
+        self.dropped, self._dropping = 0, threading.Lock()  # rows that found the queue full: /logs/summary shows them
+        self._failing = False  # the last write failed: said once in the log, not every round
         self._roll_up_at = self._pruned_at = time.monotonic()  # at once: minutes may be left from a last run
         self._worker = Worker(FLUSH_INTERVAL, self._write_queued)
 
@@ -96,7 +102,6 @@ class RequestLogger:
         # wrapped here, the way Flask's middlewares wrap app.wsgi_app, every server gets the log.
         app.wsgi = self.timed(app.wsgi)
         app.config["chassis.request_log"] = self
-        self._worker.start()
 
     def apply(self, callback, route):
         """A handler is left as it is: the log works around the whole app (setup)."""
@@ -121,20 +126,31 @@ class RequestLogger:
 
             body = wsgi(environ, keeping_start_response)
             route = environ.get("bottle.route")  # set by Bottle once a route matched
+            method = environ["REQUEST_METHOD"] if environ["REQUEST_METHOD"] in METHODS else OTHER_METHOD
             size = sum(map(len, body)) if isinstance(body, list) else int(answered["headers"].get("Content-Length", 0))
-            self._queue.put((came_in, environ["REQUEST_METHOD"], route.rule if route else NO_ROUTE,
-                             int(answered["status"].split()[0]), round((time.perf_counter() - started) * 1000, 3),
-                             size, answered["headers"].get(self.cache_header, ""), outgoing.waited_ms()))
+            self.record((came_in, method, route.rule if route else NO_ROUTE, int(answered["status"].split()[0]),
+                         round((time.perf_counter() - started) * 1000, 3), size,
+                         answered["headers"].get(self.cache_header, "")[:20], outgoing.waited_ms()))
+            self._worker.poke()
             return body
         return logged_wsgi
 
+    def record(self, row):
+        """Queue a row (never waiting: a full queue drops it, counted)."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            with self._dropping:
+                self.dropped += 1
+
     def _write_queued(self, closing=False):
         """The background round: write what is queued; roll up and prune now and then."""
-        rows = []
-        while not self._queue.empty():
-            rows.append(self._queue.get())
-        for first in range(0, len(rows), BATCH_ROWS):
-            self._write(rows[first:first + BATCH_ROWS])
+        while self._batch or not self._queue.empty():
+            while len(self._batch) < BATCH_ROWS and not self._queue.empty():
+                self._batch.append(self._queue.get_nowait())
+            if self._write(self._batch) is False:  # the database is down: the rows wait for the next round
+                break
+            self._batch = []
         if closing or time.monotonic() >= self._roll_up_at:
             behind = self._write([], lambda: log_summary.roll_up(self.rows, self.minutes, time.time()))
             self._roll_up_at = time.monotonic() + (0 if behind else ROLLUP_INTERVAL)  # catching up: go on
@@ -143,7 +159,7 @@ class RequestLogger:
             self._pruned_at = time.monotonic()
 
     def _write(self, rows, then=None):
-        """Insert `rows` and run `then` in one transaction; what `then` returns. On failure the rows are lost."""
+        """Insert `rows` and run `then` in one transaction: what `then` returns, or False if it failed."""
         try:
             with self.db.writing():
                 if self.db.database != self.db_name:  # another app uses this database object now (tests)
@@ -152,10 +168,16 @@ class RequestLogger:
                     one_row = f"({', '.join([self.db.param] * len(COLUMNS))})"  # (?, ?...); %s in PostgreSQL
                     self.db.execute_sql(f"INSERT INTO request_log ({', '.join(COLUMNS)}) VALUES "
                                         + ", ".join([one_row] * len(rows)), [value for row in rows for value in row])
-                return then() if then else None
-        except DatabaseError as error:  # e.g. another process held the database > 5 s
-            log.warning("request log: %d rows not written: %s", len(rows), error)
-            return None
+                result = then() if then else None
+        except DATABASE_DOWN as error:  # stopped, locked by another process for > 5 s, a full disk...
+            if not self._failing:
+                log.warning("request log: the database failed, rows wait in memory: %s", error)
+            self._failing = True
+            return False
+        if self._failing:
+            log.warning("request log: the database is back")
+        self._failing = False
+        return result
 
     def _prune(self):
         """Delete the rows older than the retention, then the oldest beyond max_rows, and their roll-ups."""
@@ -202,7 +224,9 @@ def summarize_logs():
     errors = unknown_parameters("minutes")
     minutes = read_whole_number("minutes", 60, 1, 1440, errors)  # at most a day
     reject_query_errors(errors)
-    return send_json(log_summary.summarize(rows, minutes_table, minutes, cache_header is not None))
+    summary = log_summary.summarize(rows, minutes_table, minutes, cache_header is not None)
+    logger = request.app.config.get("chassis.request_log")
+    return send_json({**summary, "dropped": logger.dropped if logger else 0})  # rows this process could not keep
 
 
 def read_time(name, errors):

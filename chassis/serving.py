@@ -13,24 +13,30 @@ from pathlib import Path
 import waitress
 
 from .migrations import open_and_migrate
-from .web import MAX_BODY_BYTES
+from .web import plain_lines
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-# waitress reads a whole body before the app sees it (1 GiB by default). Past the app's limit
-# (100 KiB) the app answers a JSON 413; past this one, waitress answers its own plain-text 413
-# without reading the body.
-WAITRESS_BODY_LIMIT = MAX_BODY_BYTES + 28 * 1024
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+# waitress, told what a hostile client could do (docs/security.md). An idle socket costs it a file
+# descriptor, not a thread: many may wait, each for a short while. Bodies are refused unread past
+# 1 MiB (the app's own limit, 100 KiB, answers with the contract's JSON below that).
+WAITRESS_SETTINGS = {"connection_limit": 1000, "channel_timeout": 30, "asyncore_use_poll": True,
+                     "max_request_body_size": 1024 * 1024}
 
 
 def settings_from_env(name, port, environ=os.environ):
     """The settings every service has, for the service `name` ("cep_api", read from CEP_API_...)."""
     prefix = name.upper()
+    host = environ.get(f"{prefix}_HOST", "127.0.0.1")
     return {
         f"{name}.db_path": environ.get(f"{prefix}_DB", str(REPO_ROOT / "var" / f"{name.split('_')[0]}.sqlite3")),
         # When set (postgresql://user:password@host:5432/name), PostgreSQL instead of the file above.
         f"{name}.database_url": environ.get(f"{prefix}_DATABASE_URL", ""),
-        f"{name}.host": environ.get(f"{prefix}_HOST", "127.0.0.1"),
+        f"{name}.host": host,
         f"{name}.port": int(environ.get(f"{prefix}_PORT", str(port))),
+        # The Host headers it answers: a name it is reached by, never just any (DNS rebinding).
+        f"{name}.allowed_hosts": (*LOOPBACK_NAMES, host.lower(), *environ.get(f"{prefix}_ALLOWED_HOSTS", "").lower()
+                                  .replace(",", " ").split()),
         f"{name}.token": environ.get(f"{prefix}_TOKEN", ""),  # empty: open (docs/security.md)
         f"{name}.allow_open": environ.get(f"{prefix}_ALLOW_OPEN", "") == "1",
         f"{name}.log": environ.get(f"{prefix}_LOG", "on").lower() != "off",  # the request log
@@ -50,8 +56,8 @@ def main(name, argv, settings, create_app, schema, commands=None, usage=""):
     to functions of (arguments, settings)."""
     own = section(settings, name)
     if argv == ["migrate"]:
-        db, migrations, tables = schema
-        applied = open_and_migrate(db, own, migrations, tables)
+        db, migrations, tables, *then = schema
+        applied = open_and_migrate(db, own, migrations, tables, *then)
         print(f"applied {', '.join(applied) or 'nothing'}; the schema is at migration {len(migrations)} "
               f"({own['db_path']})")
         return 0
@@ -65,13 +71,15 @@ def main(name, argv, settings, create_app, schema, commands=None, usage=""):
               f"use it. Set {name.upper()}_TOKEN (docs/security.md), or {name.upper()}_ALLOW_OPEN=1 "
               "if it is really meant to be open.", file=sys.stderr)
         return 2
-    app = create_app(settings)
     # INFO, so that waitress says where it listens; Python shows only warnings by default.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(PlainLines("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    app = create_app(settings)
     # waitress stops on Ctrl-C, and on SIGTERM (systemd, run.sh) once it is an exception too;
     # then app.close() lets the background threads write what they hold before the process ends.
     signal.signal(signal.SIGTERM, stop)
-    waitress.serve(app, host=own["host"], port=own["port"], ident=name, max_request_body_size=WAITRESS_BODY_LIMIT)
+    waitress.serve(app, host=own["host"], port=own["port"], ident=name, **WAITRESS_SETTINGS)
     app.close()
     return 0
 
@@ -87,3 +95,11 @@ def is_loopback(host):
         return host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:  # a host name: it may resolve to any address
         return False
+
+
+class PlainLines(logging.Formatter):
+    """A log formatter that makes each record safe to print (web.plain_lines)."""
+
+    def format(self, record):
+        """The record as text, made safe to print."""
+        return plain_lines(super().format(record))

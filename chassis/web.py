@@ -1,16 +1,26 @@
 """JSON over HTTP for Bottle: read a JSON object, answer JSON, render every error as JSON, ETags."""
 import hashlib
 import json
+import re
 import time
 import unicodedata
 
 from bottle import BaseRequest, HTTPError, request, response
+from peewee import InterfaceError, OperationalError
+from playhouse.pool import MaxConnectionsExceeded
 
 MAX_BODY_BYTES = BaseRequest.MEMFILE_MAX  # 100 KiB, as the contract says
 MAX_FILTER_LENGTH = 100  # characters of a text filter such as ?q=: a long LIKE pattern costs the database dearly
 # Sent with every answer: the browser must not guess another type than the one we send (an
 # upload of HTML answered as text must never run as a page), nor tell other sites our URLs.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+MAX_ERROR_FIELDS = 20  # an error names at most this many fields: 50,000 unknown names get no 1.7 MB answer
+# The database cannot be reached or written (PostgreSQL stopped, a file locked or on a full disk).
+DATABASE_DOWN = (OperationalError, InterfaceError, MaxConnectionsExceeded)
+RETRY_AFTER = "5"  # seconds a client should wait before trying again after a 503
+# What a log line must not carry as it is: control characters but a line break (a path with CR or
+# ESC would rewrite the terminal) and lone surrogates (they have no UTF-8).
+UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class ApiError(HTTPError):
@@ -21,11 +31,12 @@ class ApiError(HTTPError):
         self.fields = fields
 
 
-def install(app, error_status, error_headers=None, extra_headers=None):
-    """Answer in JSON: `error_status` maps the service's own exceptions to HTTP statuses,
-    `error_headers(error)` adds headers to such an answer, `extra_headers` go on every answer."""
+def install(app, settings, error_status, error_headers=None, extra_headers=None):
+    """Answer in JSON, only for the allowed hosts: `error_status` maps the service's own exceptions to
+    HTTP statuses, `error_headers(error)` adds headers to such an answer, `extra_headers` go on every answer."""
     app.config["chassis.headers"] = {**SECURITY_HEADERS, **(extra_headers or {})}
-    app.add_hook("before_request", reject_undecodable_path)
+    app.config["chassis.allowed_hosts"] = settings["allowed_hosts"]
+    app.add_hook("before_request", check_request)
     app.add_hook("after_request", add_headers)
     app.default_error_handler = render_error  # Bottle would answer errors with an HTML page
     app.install(DomainErrors(error_status, error_headers))
@@ -33,7 +44,8 @@ def install(app, error_status, error_headers=None, extra_headers=None):
 
 def json_bytes(data):
     """Encode `data` the same way every time: compact, UTF-8, keys in the order we built them."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # A lone surrogate ("\udfff", from a client's JSON) has no UTF-8: written as its JSON escape.
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 def send_json(data, status=200, headers=None):
@@ -71,8 +83,15 @@ def refuse_constant(name):
     raise ValueError(f"{name} is not JSON")
 
 
-def reject_undecodable_path():
-    """before_request hook: 400 for a path whose bytes are not UTF-8."""
+def check_request():
+    """before_request hook: 400 for a host name not allowed, or a path whose bytes are not UTF-8."""
+    request.environ["wsgi.errors"] = PlainErrors(request.environ["wsgi.errors"])  # Bottle writes tracebacks there
+    # A page on an attacker's domain that resolves to 127.0.0.1 (DNS rebinding) sends its own Host.
+    host = request.environ.get("HTTP_HOST", "").lower()
+    name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]  # [::1]:8001, localhost:8001
+    allowed = request.app.config["chassis.allowed_hosts"]
+    if host and name not in allowed and "*" not in allowed:
+        raise ApiError(400, "This service does not answer for that host name; add it to *_ALLOWED_HOSTS.")
     # Bottle decodes the path with errors="ignore": /ceps/0100%FF1000 would become /ceps/01001000.
     try:
         request.environ["bottle.raw_path"].encode("latin-1").decode("utf-8")
@@ -80,20 +99,23 @@ def reject_undecodable_path():
         raise ApiError(400, "The path is not valid UTF-8.")
 
 
-def read_list_query(filter_names):
-    """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422."""
+def read_list_query(filter_names, choices=None):
+    """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422; `choices`
+    maps a filter to the values it may take."""
     errors = unknown_parameters("page", "per_page", *filter_names)
     page, per_page = read_page(errors)
     filters = {name: unicodedata.normalize("NFC", request.query.getunicode(name, "").strip())
                for name in filter_names if name in request.query}
     errors.update({name: f"must be at most {MAX_FILTER_LENGTH} characters"
                    for name, text in filters.items() if len(text) > MAX_FILTER_LENGTH})
+    errors.update({name: "must be one of " + ", ".join(values)
+                   for name, values in (choices or {}).items() if filters.get(name, values[0]) not in values})
     reject_query_errors(errors)
     return page, per_page, filters
 
 
 def unknown_parameters(*known):
-    """{name: "unknown query parameter"} for each query parameter not in `known`."""
+    """{name: "unknown query parameter"} for each query parameter not in `known` (render_error bounds them)."""
     return {name: "unknown query parameter" for name in request.query if name not in known}
 
 
@@ -163,20 +185,56 @@ class DomainErrors:
 
 def render_error(error):
     """Bottle's error handler: every error, ours or Bottle's own, becomes JSON, never HTML."""
+    if isinstance(error.exception, DATABASE_DOWN):  # 503 (or 507), never 500: it is no bug of ours
+        full = any(words in str(error.exception) for words in ("full", "No space left"))  # SQLite's, PostgreSQL's
+        error = ApiError(507, "The database's disk is full; nothing was saved.") if full else \
+            ApiError(503, "The database cannot be reached; nothing was saved, try again later.", Retry_After=RETRY_AFTER)
+        error.apply(response)
     if error.status_code >= 500:
-        # The traceback goes to the server log (Bottle writes it there), never to the client.
+        # A bug's traceback went to the server's log (escaped: PlainErrors), never to the client.
         message = "Internal server error." if error.status_code == 500 else str(error.body)
     else:
         message = error.body if isinstance(error.body, str) and error.body else error.status_line.split(" ", 1)[1]
-    body = {"status": error.status_code, "message": message}
-    if getattr(error, "fields", None):  # only where fields are at fault
-        body["fields"] = error.fields
     response.content_type = "application/json"
-    add_headers()  # Bottle has replaced the headers with the error's own
+    request.app.trigger_hook("after_request")  # Bottle has replaced the headers with the error's own
+    return error_body(error.status_code, message, getattr(error, "fields", None))
+
+
+def error_body(status, message, fields=None):
+    """The contract's error, {"error": {"status", "message", "fields"}}, naming MAX_ERROR_FIELDS fields at most."""
+    body = {"status": status, "message": message}
+    if fields:  # only where fields are at fault
+        if len(fields) > MAX_ERROR_FIELDS:
+            body["message"] += f" ({len(fields)} fields at fault; the first {MAX_ERROR_FIELDS} are named.)"
+        body["fields"] = dict(list(fields.items())[:MAX_ERROR_FIELDS])
     return json_bytes({"error": body})
 
 
+class PlainErrors:
+    """A WSGI error stream that escapes what it is given: a path with CR, LF or ESC in a traceback
+    must not forge lines of the server's log, nor rewrite a terminal."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        """Write `text`, its control characters and lone surrogates escaped (its own line breaks kept)."""
+        self.stream.write(plain_lines(text))
+
+    def flush(self):
+        """Flush the stream underneath."""
+        self.stream.flush()
+
+
+def plain_lines(text):
+    """`text` with what no log line may carry escaped, and every line but the first indented (so
+    that no text from a request can pass for a line of its own)."""
+    return UNPRINTABLE.sub(lambda found: ascii(found.group())[1:-1], text).replace("\n", "\n    ")
+
+
 def add_headers():
-    """after_request hook (and render_error): the headers every answer of this app carries."""
+    """after_request hook: the headers every answer of this app carries, unless the answer has its
+    own (a static file's Cache-Control)."""
     for name, value in request.app.config["chassis.headers"].items():
-        response.set_header(name, value)
+        if name not in response.headers:
+            response.set_header(name, value)

@@ -7,7 +7,8 @@ from bottle import Bottle, request, response
 from chassis import auth, explorer, request_log, web
 from chassis.migrations import open_and_migrate
 from chassis.serving import section, settings_from_env
-from chassis.web import ApiError, read_json_object, read_list_query, send_json
+from chassis.web import (ApiError, read_json_object, read_list_query, read_whole_number, reject_query_errors,
+                         send_json, unknown_parameters)
 
 from . import dashboard, employees
 from .cep_cache import CepCache
@@ -27,9 +28,8 @@ def config_from_env(environ=os.environ):
     return {
         **settings_from_env("staff_api", 8002, environ),
         "staff_api.cep_api_url": environ.get("CEP_API_URL", "http://127.0.0.1:8001"),
-        # Where the dashboard, in a browser, reads the CEP API's log summary; empty: CEP_API_URL +
-        # /logs/summary. Set it when that is a name only the staff API resolves (compose's cep_api).
-        "staff_api.cep_api_logs_url": environ.get("STAFF_CEP_LOGS_URL", ""),
+        # The CEP API's token, when it has one: the dashboard's charts of its log come through here.
+        "staff_api.cep_api_token": environ.get("CEP_API_TOKEN", ""),
         "staff_api.cep_timeout": float(environ.get("STAFF_CEP_TIMEOUT", "2.0")),
         "staff_api.cep_cache_ttl": float(environ.get("STAFF_CEP_CACHE_TTL", "86400")),
         "staff_api.cep_negative_ttl": float(environ.get("STAFF_CEP_NEGATIVE_TTL", "300")),
@@ -44,11 +44,11 @@ def create_app(config=None, cep_session=None):
     open_and_migrate(db, settings, MIGRATIONS, TABLES)  # today's tables, and what an older database lacks
     app.add_hook("after_request", db.close_connection)
     # Employee data is personal: no cache, the browser's or a proxy's, may keep a copy.
-    web.install(app, ERROR_STATUS, error_headers, {"Cache-Control": "no-store"})
+    web.install(app, settings, ERROR_STATUS, error_headers, {"Cache-Control": "no-store"})
     auth.install(app, settings["token"], "staff_api", open_paths=("/",), open_prefixes=("/static/",))
     request_log.install(app, (RequestLog, LogMinute), settings, CACHE_HEADER)
     explorer.install(app, Path(__file__).parent / "openapi.json")
-    client = CepApiClient(settings["cep_api_url"], settings["cep_timeout"], cep_session)
+    client = CepApiClient(settings["cep_api_url"], settings["cep_timeout"], settings["cep_api_token"], cep_session)
     app.install(CepCache(client, settings["cep_cache_ttl"], settings["cep_negative_ttl"]))  # app.close() stops it
     app.get("/", callback=dashboard.page)
     app.get("/static/<name>", callback=dashboard.static)  # the dashboard's own files, like /docs/static
@@ -63,6 +63,7 @@ def create_app(config=None, cep_session=None):
     app.get("/cep-cache", callback=list_cache)
     app.delete("/cep-cache", callback=evict)
     app.delete("/cep-cache/<cep>", callback=evict)
+    app.get("/cep-api/logs/summary", callback=summarize_cep_logs)
     return app
 
 
@@ -79,9 +80,11 @@ def health():
 
 
 def list_employees():
-    """A page of employees, sorted by id; filters `uf` and `q`."""
-    page, per_page, filters = read_list_query(("uf", "q"))
-    return send_json(employees.find_page(page, per_page, filters))
+    """A page of employees, sorted by id unless `sort` names another field (-name: descending); filters `uf` and `q`."""
+    sorts = [sign + name for name in employees.SORT_KEYS for sign in ("", "-")]
+    page, per_page, filters = read_list_query(("uf", "q", "sort"), {"sort": sorts})
+    sort = filters.pop("sort", "id")
+    return send_json(employees.find_page(page, per_page, filters, sort))
 
 
 def create_employee():
@@ -132,6 +135,14 @@ def evict(cep=None):
     cep_cache().evict(path_cep(cep) if cep else None)
     response.status = 204
     return b""
+
+
+def summarize_cep_logs():
+    """The CEP API's log summary, read on the server side: the dashboard's charts, with no CEP API token in a browser."""
+    errors = unknown_parameters("minutes")
+    minutes = read_whole_number("minutes", 60, 1, 1440, errors)
+    reject_query_errors(errors)
+    return send_json(cep_cache().client.log_summary(minutes))
 
 
 def error_headers(error):

@@ -1,21 +1,14 @@
-"""The CEP cache: a persisted table in front of the CEP API, and everything done with it.
+"""The CEP cache: a table in this service's database in front of the CEP API (docs/architecture.md).
 
-How an answer is found, in order:
-1. a fresh entry                         -> used as is, no HTTP call at all      ("hit")
-2. a stale entry                         -> GET with If-None-Match: its ETag;
-                                            304 renews it                       ("revalidated")
-3. no entry                              -> GET; a 200 or a 404 is stored         ("miss")
-4. the CEP API is down, slow or failing  -> a stale entry is still used          ("stale")
-                                            and without one: CepServiceUnavailable (HTTP 503)
+1. a fresh entry                        -> used as is, no HTTP call at all        ("hit")
+2. a stale entry                        -> GET with If-None-Match; 304 renews it  ("revalidated")
+3. no entry                             -> GET; a 200 or a 404 is stored          ("miss")
+4. the CEP API down, slow or failing    -> a stale entry is still used            ("stale"),
+                                           and without one: CepServiceUnavailable (a 503)
 
-The entries live in a table of this service's own database (models.CepCacheEntry), so they
-survive a restart and GET /cep-cache can list them. Only this module changes that table.
-Fresh entries are also kept in memory (the MAX_ENTRIES_IN_MEMORY used last), and hits are counted there;
-a background thread writes the counts once a second, deletes the entries too old to be of use once a
-minute, and empties the memory when the table cache_version says an eviction happened (in any process of
-this service). So a hit touches neither the network nor the disk: the benchmarks measured it at 41%
-of a hello-world reading the table, 70-77% from memory (each SQLite call lets go of the GIL, and busy
-waitress threads make getting it back slow). docs/architecture.md says why not requests-cache.
+Fresh entries are also kept in memory, and hits are counted there: a hit touches neither the
+network nor the disk. A background thread writes the counts once a second, prunes old entries, and
+empties the memory when another process evicted entries.
 """
 import json
 import logging
@@ -78,12 +71,12 @@ class CepCache:
         self._evictions_seen = None  # CacheVersion when the housekeeper last looked
         self._rounds = 0
         self._housekeeper = Worker(HOUSEKEEPING_INTERVAL, self._keep_house)
-        self._housekeeper.start()
 
     def lookup(self, cep):
         """(record, outcome) for 8 CEP digits, or CepServiceUnavailable."""
         # The record is the CEP API's, or None for a CEP that does not exist; the outcome, how it
         # was found: "hit", "miss", "revalidated" or "stale" (the X-Cep-Cache header).
+        self._housekeeper.poke()  # its thread runs in the process that serves (chassis/background.py)
         entry = self._find(cep)
         if entry is not None and entry.expires_at > time.time():
             return self._answer_from(entry, "hit")

@@ -13,6 +13,7 @@ MAX_TEXT_LENGTH = 200  # as the CEP API allows
 UF_PATTERN = re.compile("[A-Z]{2}")
 IBGE_PATTERN = re.compile("([0-9]{7})?")  # the IBGE code is optional: "" or 7 digits
 MAX_BODY_BYTES = 64 * 1024  # a record is a few hundred bytes: a bigger answer is not the CEP API's
+MAX_SUMMARY_BYTES = 1024 * 1024  # a day's log summary, minute by minute, is a few hundred kB
 HEALTH_PROBE_INTERVAL = 5.0  # seconds during which /health reuses the last probe's answer
 
 
@@ -23,9 +24,10 @@ class CepServiceUnavailable(Exception):
 class CepApiClient:
     """Calls the CEP API over HTTP, each call within one deadline of `timeout` seconds."""
 
-    def __init__(self, base_url, timeout, session=None):
-        """A client of the CEP API at `base_url`; an injected `session` (deploy/pythonanywhere) is used as it is."""
-        self.base_url, self.timeout = base_url.rstrip("/"), timeout
+    def __init__(self, base_url, timeout, token="", session=None):
+        """A client of the CEP API at `base_url`, with its `token` for the request log; an injected
+        `session` (deploy/pythonanywhere) is used as it is."""
+        self.base_url, self.timeout, self.token = base_url.rstrip("/"), timeout, token
         self.session = session or outgoing.deadline_session()
         self._up, self._probed_at = False, float("-inf")  # no /health probe yet: one is due
         self._probe_lock = threading.Lock()  # held by the one thread probing /health
@@ -46,6 +48,15 @@ class CepApiClient:
         if status == 404:  # some other server's 404 says nothing about the CEP: never cached as "no such CEP"
             raise CepServiceUnavailable("The CEP API answered 404 for the address itself (is CEP_API_URL right?)")
         raise CepServiceUnavailable(f"The CEP API answered {status}")
+
+    def log_summary(self, minutes):
+        """The CEP API's GET /logs/summary, read here with its token, so that no browser needs that token."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response, body = self._get(f"/logs/summary?minutes={minutes}", headers=headers, max_bytes=MAX_SUMMARY_BYTES)
+        summary = json_or_none(body)
+        if response.status_code != 200 or not isinstance(summary, dict):
+            raise CepServiceUnavailable(f"The CEP API answered {response.status_code} for its log summary")
+        return summary
 
     def is_up(self):
         """True when the last probe of the CEP API's /health got a 200; never raises, never waits.
@@ -74,13 +85,14 @@ class CepApiClient:
         except CepServiceUnavailable:
             return False
 
-    def _get(self, path, etag=""):
+    def _get(self, path, etag="", headers=None, max_bytes=MAX_BODY_BYTES):
         """One GET to the CEP API within the deadline: (response, body bytes), or CepServiceUnavailable."""
         # requests leaves out a header whose value is None: no ETag, no If-None-Match. `identity`:
         # the body is read as it comes, so a compressed one could not be checked for size.
-        headers = {"Accept": "application/json", "Accept-Encoding": "identity", "If-None-Match": etag or None}
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity", "If-None-Match": etag or None,
+                   **(headers or {})}
         try:
-            return outgoing.get(self.session, self.base_url + path, self.timeout, headers, MAX_BODY_BYTES)
+            return outgoing.get(self.session, self.base_url + path, self.timeout, headers, max_bytes)
         except outgoing.Unavailable as error:
             raise CepServiceUnavailable(f"The CEP API {error}")
 

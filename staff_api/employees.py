@@ -11,6 +11,9 @@ from .models import ADDRESS_FIELDS, Employee, db
 from .validation import format_cep
 
 LARGEST_ID = 2**63 - 1  # SQLite's largest integer: a bigger id cannot exist
+# What GET /employees?sort= takes: names and e-mails sort by their folded keys, so "Álvaro" comes
+# with "alvaro", in any case.
+SORT_KEYS = {"id": Employee.id, "name": Employee.name_key, "email": Employee.email_key, "cep": Employee.cep}
 
 
 class StaffError(Exception):
@@ -33,9 +36,11 @@ class CepUnknown(StaffError):
     """The CEP API says this CEP does not exist."""
 
 
-def find_page(page, per_page, filters):
-    """One page of employees, sorted by id, filtered by `uf` and `q` (part of a name or e-mail)."""
-    query = Employee.select().order_by(Employee.id)
+def find_page(page, per_page, filters, sort="id"):
+    """One page of employees, filtered by `uf` and `q` (part of a name or e-mail), sorted by `sort`
+    (a key of SORT_KEYS, "-" first for descending) and then by id."""
+    column = SORT_KEYS[sort.removeprefix("-")]
+    query = Employee.select().order_by(column.desc() if sort.startswith("-") else column, Employee.id)
     if "uf" in filters:
         query = query.where(Employee.uf == filters["uf"].upper())
     if "q" in filters:

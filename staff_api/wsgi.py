@@ -1,7 +1,5 @@
-"""The staff API as a WSGI `application` (PythonAnywhere, gunicorn, `waitress-serve staff_api.wsgi:application`).
-
-The settings (STAFF_API_DB, CEP_API_URL, ...) are read from the environment once, at import.
-"""
+"""The staff API as a WSGI `application` (gunicorn, uWSGI, `waitress-serve staff_api.wsgi:application`),
+its settings read from the environment when this module is imported."""
 from staff_api.app import create_app
 
 application = create_app()

@@ -339,11 +339,21 @@ def test_every_status_of_the_conventions_is_covered():
     assert {case[5] for case in BAD_REQUESTS} == {400, 404, 405, 409, 413, 415, 422}
 
 
-def test_an_unexpected_failure_is_a_json_500_without_traceback(client, cep_app):
-    with db.connection_context():
-        Cep.drop_table()
+def test_an_unexpected_failure_is_a_json_500_without_traceback(client, monkeypatch):
+    def a_bug(*args):
+        raise ValueError("a bug in the code, not the client's fault")
+
+    monkeypatch.setattr(ceps, "answer", a_bug)
     resp = client.get("/ceps/01001000", expect_errors=True)
     assert assert_error(resp, 500)["message"] == "Internal server error."
+
+
+def test_a_database_that_cannot_answer_is_a_503_to_retry_not_a_500(client):
+    with db.connection_context():
+        Cep.drop_table()  # the file is there, its table is not: the database cannot answer
+    resp = client.get("/ceps/01001000", expect_errors=True)
+    assert "try again later" in assert_error(resp, 503)["message"]
+    assert resp.headers["Retry-After"] == "5"
 
 
 # --- the memo of answers ---------------------------------------------------------------

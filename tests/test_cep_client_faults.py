@@ -244,7 +244,7 @@ def test_proxy_variables_are_ignored(raw_server, client, monkeypatch):
 def test_the_session_the_client_is_given_is_left_as_it_is():
     with requests.Session() as session:
         adapters = dict(session.adapters)
-        assert CepApiClient("http://127.0.0.1:9", TIMEOUT, session).session is session
+        assert CepApiClient("http://127.0.0.1:9", TIMEOUT, session=session).session is session
         assert session.trust_env is True and session.adapters == adapters
 
 

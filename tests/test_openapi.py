@@ -18,6 +18,7 @@ from openapi_spec_validator import validate
 from webtest import TestApp
 
 import cep_api.validation as cep_rules
+from chassis.text import NOT_STORABLE
 import staff_api.validation as staff_rules
 from conftest import REPO_ROOT
 
@@ -416,8 +417,8 @@ def test_every_uf_of_the_cep_document_is_one_of_the_27_the_code_knows():
         assert uf.get("pattern", trimmed(any_case(UFS))) == trimmed(any_case(UFS)), where
 
 
-@pytest.mark.parametrize("document, not_storable", [(CEP_OPENAPI, cep_rules.NOT_STORABLE),
-                                                    (STAFF_OPENAPI, staff_rules.NOT_STORABLE)],
+@pytest.mark.parametrize("document, not_storable", [(CEP_OPENAPI, NOT_STORABLE),
+                                                    (STAFF_OPENAPI, NOT_STORABLE)],
                          ids=["cep_api", "staff_api"])
 def test_the_text_pattern_refuses_what_the_code_cannot_store(document, not_storable):
     """`Text`'s pattern accepts a character, alone or inside a text, exactly when the code stores it.

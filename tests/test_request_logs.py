@@ -224,7 +224,7 @@ def test_staff_summary_of_an_empty_window_has_no_ratio_and_no_wait(make_staff_ap
     summary = TestApp(make_staff_app("http://127.0.0.1:9", log=False)).get("/logs/summary").json
     assert summary == {"minutes": 60, "routes": [], "series": [],
                        "cache": {"hits": 0, "misses": 0, "hit_ratio": None},
-                       "cep_api_wait": {"count": 0, "p50_ms": None, "p95_ms": None}}
+                       "cep_api_wait": {"count": 0, "p50_ms": None, "p95_ms": None}, "dropped": 0}
 
 
 def roll_up_everything(service, now=None):

@@ -25,6 +25,7 @@ import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
+from cep_api.app import config_from_env as cep_config_from_env
 from cep_api.app import create_app as create_cep_app
 from staff_api.app import create_app as create_staff_app
 
@@ -36,12 +37,13 @@ IN_PROCESS_CEP_URL = "http://cep-api.internal"
 
 def create_app():
     """The combined WSGI app: the CEP API under /cep, the staff API under /staff."""
-    cep_app = create_cep_app()
+    # The CEP API answers the staff API's in-process calls, sent to its made-up host name, too.
+    cep_settings = cep_config_from_env()
+    cep_app = create_cep_app({"cep_api.allowed_hosts": (*cep_settings["cep_api.allowed_hosts"],
+                                                        urlsplit(IN_PROCESS_CEP_URL).hostname)})
     session = requests.Session()
     session.mount(IN_PROCESS_CEP_URL + "/", WSGIAdapter(cep_app))
-    # The dashboard (/staff/) reads the CEP API's logs in the browser: same origin, under /cep.
-    staff_app = create_staff_app({"staff_api.cep_api_url": IN_PROCESS_CEP_URL,
-                                  "staff_api.cep_api_logs_url": "../cep/logs/summary"}, cep_session=session)
+    staff_app = create_staff_app({"staff_api.cep_api_url": IN_PROCESS_CEP_URL}, cep_session=session)
     return PrefixDispatcher({"/cep": cep_app, "/staff": staff_app})
 
 

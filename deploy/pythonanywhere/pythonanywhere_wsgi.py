@@ -39,6 +39,9 @@ def load_tokens(path):
 # The two SQLite files (these are the defaults too; a console command must use the same paths):
 os.environ.setdefault("CEP_API_DB", REPO + "/var/cep.sqlite3")
 os.environ.setdefault("STAFF_API_DB", REPO + "/var/staff.sqlite3")
+# The address your web app answers at: any other Host header gets a 400 (DNS rebinding).
+os.environ.setdefault("CEP_API_ALLOWED_HOSTS", "USERNAME.pythonanywhere.com")
+os.environ.setdefault("STAFF_API_ALLOWED_HOSTS", "USERNAME.pythonanywhere.com")
 # Any other setting from docs/configuration.md's table goes here the same way, for example:
 # os.environ.setdefault("STAFF_CEP_CACHE_TTL", "3600")
 # The API tokens: on the internet, writes to the CEP API and every staff API route but /health
