@@ -11,13 +11,13 @@ from chassis.migrations import open_and_migrate
 
 from .app import config_from_env, create_app
 from .migrations import MIGRATIONS
-from .models import Cep, TABLES, db
+from .models import Cep, TABLES, create_search_index, db
 from .seed import SAMPLE_CSV, SeedError, seed
 
 
 def seed_command(argv, settings):
     """`seed [--if-empty] [CSV]`: load the CSV (default: the bundled sample), and say what it added."""
-    open_and_migrate(db, serving.section(settings, "cep_api"), MIGRATIONS, TABLES)
+    open_and_migrate(db, serving.section(settings, "cep_api"), MIGRATIONS, TABLES, create_search_index)
     if argv[:1] == ["--if-empty"]:
         with db.connection_context():
             present = Cep.select().count()
@@ -36,7 +36,8 @@ def seed_command(argv, settings):
 
 def main(argv=sys.argv[1:]):
     """Serve, or seed or migrate when the first argument says so."""
-    return serving.main("cep_api", argv, config_from_env(), create_app, (db, MIGRATIONS, TABLES), {"seed": seed_command},
+    return serving.main("cep_api", argv, config_from_env(), create_app, (db, MIGRATIONS, TABLES, create_search_index),
+                        {"seed": seed_command},
                         usage="seed [--if-empty] [CSV] | ")
 
 

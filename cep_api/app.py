@@ -4,6 +4,7 @@ A handler reads the request, calls the function of ceps.py (or viacep.py) that d
 answers. What every service needs (JSON errors, the request log, tokens, docs) is the chassis's.
 """
 import os
+import re
 from pathlib import Path
 
 from bottle import Bottle, request, response
@@ -11,12 +12,13 @@ from bottle import Bottle, request, response
 from chassis import auth, cors, explorer, request_log, web
 from chassis.migrations import open_and_migrate
 from chassis.serving import section, settings_from_env
+from chassis.text import search_key
 from chassis.web import ApiError, MAX_FILTER_LENGTH, answer_with_etag, json_bytes, read_json_object, read_list_query
 
 from . import ceps, viacep
 from .memo import Memo
 from .migrations import MIGRATIONS
-from .models import Cep, LogMinute, RequestLog, TABLES, data_version, db
+from .models import Cep, LogMinute, RequestLog, TABLES, create_search_index, data_version, db
 from .validation import UF_RANGES, normalize_cep
 
 # How long a client may keep an answer without asking again. A found record changes rarely
@@ -24,19 +26,17 @@ from .validation import UF_RANGES, normalize_cep
 FOUND_CACHE_CONTROL = "public, max-age=3600"
 # Lists change with any write: a client may keep one but must revalidate it (ETag) first.
 LIST_CACHE_CONTROL = "no-cache"
-VIACEP_CONTENT_TYPE = "application/json; charset=utf-8"  # ViaCEP names the charset; clients may expect it
+# ViaCEP names the charset; clients may expect it.
+VIACEP_TYPES = {"json": "application/json; charset=utf-8", "xml": "application/xml; charset=utf-8",
+                "jsonp": "application/javascript; charset=utf-8"}
+CALLBACK = re.compile(r"[A-Za-z0-9_$.]{1,64}")  # a JSONP callback: a name, never a piece of script
 # What each error of ceps.py answers: the use cases raise them and know nothing of HTTP.
 ERROR_STATUS = {ceps.InvalidInput: 422, ceps.CepNotFound: 404, ceps.CepAlreadyExists: 409}
 
 
 def config_from_env(environ=os.environ):
     """The settings of the service, read from environment variables (docs/configuration.md)."""
-    return {
-        **settings_from_env("cep_api", 8001, environ),
-        # Pages from these origins may read /logs (chassis/cors.py): by default the staff API's dashboard.
-        "cep_api.cors_origins": tuple(environ.get(
-            "CEP_API_CORS_ORIGINS", "http://127.0.0.1:8002,http://localhost:8002").split(",")),
-    }
+    return settings_from_env("cep_api", 8001, environ)
 
 
 def create_app(config=None):
@@ -44,12 +44,11 @@ def create_app(config=None):
     app = Bottle()
     app.config.update({**config_from_env(), **(config or {})})
     settings = section(app.config, "cep_api")
-    open_and_migrate(db, settings, MIGRATIONS, TABLES)  # today's tables, and what an older database lacks
+    open_and_migrate(db, settings, MIGRATIONS, TABLES, create_search_index)  # today's tables, and what an older database lacks
     app.add_hook("after_request", db.close_connection)
-    web.install(app, ERROR_STATUS, error_headers)
+    web.install(app, settings, ERROR_STATUS, error_headers)
     auth.install(app, settings["token"], "cep_api", open_reads=True)  # CEPs are public data
     request_log.install(app, (RequestLog, LogMinute), settings)
-    cors.install(app, settings["cors_origins"], ("/logs", "/logs/summary"))
     explorer.install(app, Path(__file__).parent / "openapi.json")
     app.config["cep_api.memo"] = Memo(data_version)  # one per app: two apps in one process never share answers
     app.get("/health", callback=health)
@@ -62,8 +61,11 @@ def create_app(config=None):
     # ViaCEP's paths, with and without the final slash: its clients write both.
     app.get("/ws/<cep>/json/", callback=get_viacep)
     app.get("/ws/<cep>/json", callback=get_viacep)
+    app.get("/ws/<cep>/xml/", callback=get_viacep_xml)
+    app.get("/ws/<cep>/xml", callback=get_viacep_xml)
     app.get("/ws/<uf>/<cidade>/<logradouro>/json/", callback=search_viacep)
     app.get("/ws/<uf>/<cidade>/<logradouro>/json", callback=search_viacep)
+    cors.install(app, ("/ceps", "/ws/"))  # any web page may read CEPs, as ViaCEP allows: not write them
     return app
 
 
@@ -112,18 +114,35 @@ def delete_cep(cep):
     return b""
 
 
-def get_viacep(cep):
-    """GET /ws/<cep>/json/: the record as ViaCEP answers it; a CEP with no record is 200 {"erro": "true"}."""
-    body, etag = viacep.answer(path_cep(cep), memo())
+def get_viacep(cep, shape="json"):
+    """GET /ws/<cep>/json/: the record as ViaCEP answers it; a CEP with no record is 200 {"erro": true}."""
+    body, etag = viacep.answer(path_cep(cep), memo(), shape)
     # "Not found" may change with the next write: a client must revalidate it.
-    cache_control = LIST_CACHE_CONTROL if (body, etag) == viacep.NOT_FOUND else FOUND_CACHE_CONTROL
-    return answer_with_etag(body, etag, cache_control, VIACEP_CONTENT_TYPE)
+    cache_control = LIST_CACHE_CONTROL if (body, etag) == viacep.NOT_FOUND[shape] else FOUND_CACHE_CONTROL
+    return send_viacep(body, etag, cache_control, shape)
+
+
+def get_viacep_xml(cep):
+    """GET /ws/<cep>/xml/: the record as ViaCEP's XML (<xmlcep>); a CEP with no record is <xmlcep><erro>true</erro></xmlcep>."""
+    return get_viacep(cep, "xml")
 
 
 def search_viacep(uf, cidade, logradouro):
     """GET /ws/<uf>/<cidade>/<logradouro>/json/: ViaCEP's address search, 50 records at most, by CEP."""
     body, etag = viacep.search(*search_terms(uf, cidade, logradouro))
-    return answer_with_etag(body, etag, LIST_CACHE_CONTROL, VIACEP_CONTENT_TYPE)
+    return send_viacep(body, etag, LIST_CACHE_CONTROL)
+
+
+def send_viacep(body, etag, cache_control, shape="json"):
+    """A ViaCEP answer; with ?callback=name, JSONP: the JSON as a script calling name(...), as ViaCEP allows."""
+    callback = request.query.getunicode("callback")
+    if callback is not None and shape == "json":
+        if not CALLBACK.fullmatch(callback):
+            raise ApiError(400, "The callback is not a JavaScript name.",
+                           {"callback": "must be 1 to 64 letters, digits, _, $ or ."})
+        body, shape = f"{callback}(".encode() + body + b");", "jsonp"
+        etag = web.etag_for(body)
+    return answer_with_etag(body, etag, cache_control, VIACEP_TYPES[shape])
 
 
 def search_terms(uf, cidade, logradouro):
@@ -133,7 +152,8 @@ def search_terms(uf, cidade, logradouro):
     if uf not in UF_RANGES:
         errors["uf"] = "must be one of the 27 UFs"
     for name, text in (("cidade", cidade), ("logradouro", logradouro)):
-        if len(text.strip()) < 3 or len(text) > MAX_FILTER_LENGTH:  # ViaCEP asks for 3 at least
+        # ViaCEP asks for 3 characters at least: counted as compared, so "%CC%81" x 3 (accents alone) is none.
+        if len(search_key(text)) < 3 or len(text) > MAX_FILTER_LENGTH:
             errors[name] = f"must have 3 to {MAX_FILTER_LENGTH} characters"
     if errors:
         raise ApiError(400, "Not an address search; write /ws/UF/town/street/json/.", errors)

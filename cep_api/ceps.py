@@ -9,10 +9,13 @@ from peewee import IntegrityError
 from chassis.text import search_key
 from chassis.web import etag_for, json_bytes
 
-from .models import Cep, writing
+from .models import Cep, db, search_index, writing
 from .validation import UF_RANGES, check_uf_range, clean_record, format_cep, normalize_cep
 
 LIST_FILTERS = ("uf", "localidade", "q")
+# A ?q= search counts this many matches at most: counting all 800,000 streets holding "rua" would
+# cost a second, for anyone, with no token.
+MAX_MATCHES = 1000
 
 
 class CepError(Exception):
@@ -42,10 +45,10 @@ def answer_for(record):
 
 
 def find_page(page, per_page, filters):
-    """One page of records sorted by CEP, with the total that match `filters` (LIST_FILTERS)."""
-    query = Cep.select().order_by(Cep.cep)
+    """One page of records sorted by CEP, with the total that match `filters` (LIST_FILTERS; with q,
+    MAX_MATCHES at most)."""
+    query, uf = Cep.select(), filters.get("uf", "").upper()
     if "uf" in filters:
-        uf = filters["uf"].upper()
         if uf not in UF_RANGES:
             raise InvalidInput("Some query parameters are invalid.", {"uf": "must be one of the 27 UFs"})
         query = query.where(Cep.uf == uf)
@@ -55,9 +58,15 @@ def find_page(page, per_page, filters):
         # Folded keys, not LIKE on the columns: SQLite's LIKE ignores case in ASCII only, PostgreSQL's ILIKE
         # in every alphabet. On the keys, "sao" finds "São" on both.
         key = search_key(filters["q"])
-        query = query.where(Cep.street_key.contains(key) | Cep.district_key.contains(key))
-    items = [record.to_dict() for record in query.paginate(page, per_page)]
-    return {"items": items, "page": page, "per_page": per_page, "total": query.count()}
+        if len(key) < 3:  # the trigram indexes find nothing shorter; ViaCEP asks for 3 as well
+            raise InvalidInput("Some query parameters are invalid.", {"q": "must have 3 characters at least"})
+        if db.is_postgres() or "localidade" in filters:  # a trigram index, or one town's rows: LIKE is quick
+            query = query.where(Cep.street_key.contains(key) | Cep.district_key.contains(key))
+        else:
+            query = query.where(Cep.cep.in_(search_index(key, UF_RANGES.get(uf), MAX_MATCHES)))
+    items = [record.to_dict() for record in query.order_by(Cep.cep).paginate(page, per_page)]
+    total = query.limit(MAX_MATCHES).count() if "q" in filters else query.count()
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
 
 
 def create(data, memo):

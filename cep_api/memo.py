@@ -1,18 +1,13 @@
-"""Answers computed once: the encoded body and ETag of each CEP record, kept until it is written.
+"""Answers computed once: each CEP record's encoded body and ETag, kept in memory until it is written.
 
-Every GET of the same record must give the same bytes, so encoding it again on each request is
-wasted work. The memo keeps (body, etag) per CEP and shape (SHAPES: ours, ViaCEP's) in this
-process's memory and drops a CEP's answers as soon as the record is written, so a write is visible
-to the very next read, in either shape. A write through another process of the same service (on
-the same database) is seen within RECHECK_INTERVAL: the memo looks at the database's count of
-writes (models.DataVersion) that often, and forgets everything when it has moved.
-Only found records are kept: a 404 is looked up again, so a CEP added later (by the API or by
-`python -m cep_api seed` in another process) is seen at once.
+Every GET of a record gives the same bytes, so encoding them again is wasted work. A write through
+this process forgets that CEP at once; one through another process is seen within RECHECK_INTERVAL
+(the memo watches models.DataVersion). Only found records are kept: a CEP added later is seen at once.
 """
 import threading
 import time
 
-SHAPES = ("cep", "viacep")  # GET /ceps/<cep> answers the first, GET /ws/<cep>/json/ the second
+SHAPES = ("cep", "viacep-json", "viacep-xml")  # GET /ceps/<cep>, GET /ws/<cep>/json/ and /ws/<cep>/xml/
 RECHECK_INTERVAL = 0.5  # seconds: at most this stale after a write through another process
 
 
@@ -20,8 +15,8 @@ class Memo:
     """A bounded, thread-safe map (CEP, shape) -> (body, etag) that never serves a stale answer."""
 
     def __init__(self, read_data_version, max_entries=100_000):
-        """An empty memo that keeps at most `max_entries` answers; read_data_version() counts the
-        database's writes, from every process (a query, so it is asked every RECHECK_INTERVAL)."""
+        # read_data_version() counts the database's writes, from every process: a query, so it is
+        # asked once every RECHECK_INTERVAL, not once a request.
         self.read_data_version = read_data_version
         self.max_entries = max_entries
         self._data_version, self._recheck_at = None, 0.0
@@ -33,8 +28,7 @@ class Memo:
         self._writes = 0
 
     def answer(self, cep, shape, read):
-        """The (body, etag) of `cep` in `shape`: memoized, or read() from the database and kept.
-        A None from read() (no record) is not kept: a CEP added later is found at once."""
+        """The (body, etag) of `cep` in `shape`: memoized, or read() from the database and kept (a None is not kept)."""
         if time.monotonic() >= self._recheck_at:
             self._recheck()
         found = self._entries.get((cep, shape))

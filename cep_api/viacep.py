@@ -1,14 +1,13 @@
 """ViaCEP's routes over the same records, so code written for https://viacep.com.br works offline.
 
-GET /ws/<cep>/json/ answers what ViaCEP answers, field for field and in its order, and a CEP
-that has no record answers 200 {"erro": "true"}, as ViaCEP does. estado and regiao come from the
-UF (data/ufs.csv); ddd and siafi from the IBGE town code (data/municipios.csv); unidade and gia
-stay empty: no data here has them. GET /ws/<uf>/<town>/<street>/json/ is ViaCEP's address search.
-Bodies are indented by two spaces, as ViaCEP's are; found records are memoized like /ceps ones.
+Field for field and in ViaCEP's order, in JSON or XML: estado and regiao come from the UF
+(data/ufs.csv), ddd and siafi from the IBGE town code (data/municipios.csv); unidade and gia stay
+empty: no data here has them.
 """
 import csv
 import json
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 from chassis.text import search_key
 from chassis.web import etag_for
@@ -35,7 +34,15 @@ def encode(value):
     return body, etag_for(body)
 
 
-NOT_FOUND = encode({"erro": "true"})  # ViaCEP's "no such CEP": a string, and status 200
+def encode_xml(fields):
+    """(body, etag) of a ViaCEP answer in XML: an <xmlcep> element holding one element per field."""
+    elements = "".join(f"  <{name}>{escape(value)}</{name}>\n" for name, value in fields.items())
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<xmlcep>\n{elements}</xmlcep>\n'.encode("utf-8")
+    return body, etag_for(body)
+
+
+# ViaCEP's "no such CEP", with status 200: in JSON a boolean (clients test `erro === true`).
+NOT_FOUND = {"json": encode({"erro": True}), "xml": encode_xml({"erro": "true"})}
 
 
 def to_viacep(record):
@@ -47,15 +54,15 @@ def to_viacep(record):
             "gia": "", "ddd": town.get("ddd", ""), "siafi": town.get("siafi", "")}
 
 
-def answer(digits, memo):
-    """(body, etag) of GET /ws/<cep>/json/: the record, or NOT_FOUND; a memo hit costs no query."""
-    return memo.answer(digits, "viacep", lambda: read_answer(digits)) or NOT_FOUND
+def answer(digits, memo, shape="json"):
+    """(body, etag) of GET /ws/<cep>/json/ (or xml/): the record, or NOT_FOUND; a memo hit costs no query."""
+    return memo.answer(digits, f"viacep-{shape}", lambda: read_answer(digits, shape)) or NOT_FOUND[shape]
 
 
-def read_answer(digits):
-    """(body, etag) of a CEP's record in ViaCEP's shape, read from the database; None: no record."""
+def read_answer(digits, shape):
+    """(body, etag) of a CEP's record in ViaCEP's JSON or XML, read from the database; None: no record."""
     record = Cep.get_or_none(Cep.cep == digits)
-    return None if record is None else encode(to_viacep(record))
+    return None if record is None else (encode if shape == "json" else encode_xml)(to_viacep(record))
 
 
 def search(uf, town, street):
