@@ -13,7 +13,8 @@ from chassis import auth, cors, explorer, request_log, web
 from chassis.migrations import open_and_migrate
 from chassis.serving import section, settings_from_env
 from chassis.text import search_key
-from chassis.web import ApiError, MAX_FILTER_LENGTH, answer_with_etag, json_bytes, read_json_object, read_list_query
+from chassis.params import MAX_FILTER_LENGTH, read_list_query
+from chassis.web import ApiError, answer_with_etag, json_bytes, read_json_object
 
 from . import ceps, viacep
 from .memo import Memo

@@ -1,8 +1,6 @@
-"""Who may call: with a token configured, a protected route needs `Authorization: Bearer <token>`.
+"""Bearer tokens: with a token set, a protected route needs `Authorization: Bearer <token>`.
 
-Always open: /health, /openapi.json and /docs (is it up, and how is it used). Always protected: the
-request log (/logs: who called what, when). A service says what else is open: the CEP API its
-reads (CEPs are public data), the staff API only its dashboard's page and files.
+Always open: /health, /openapi.json, /docs. Always protected: the request log. A service opens more.
 """
 import hmac
 

@@ -1,10 +1,4 @@
-"""Which answers a web page on another origin may read: public reads only, as ViaCEP allows (CORS).
-
-A browser lets a page read an answer from another origin only when the answer says so
-(`Access-Control-Allow-Origin`), and asks first (a "preflight" OPTIONS request) before it sends
-anything but the simplest GET. install() opens the GET and HEAD answers of the routes it is given
-to any page, without credentials; writes and the request log never are.
-"""
+"""Which answers a web page on another origin may read: public reads only, as ViaCEP allows (CORS)."""
 from bottle import request, response
 
 READS = ("GET", "HEAD")

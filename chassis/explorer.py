@@ -1,9 +1,4 @@
-"""GET /openapi.json and GET /docs: a service's OpenAPI document and Swagger UI, served from here.
-
-Swagger UI's files come from the swagger-ui-py package (no CDN, so /docs works offline); the page
-(docs.html) loads them, docs.js (which starts Swagger UI) and the document by addresses relative
-to its own, so it also works under a prefix (/cep/docs).
-"""
+"""GET /openapi.json and /docs: a service's OpenAPI document, and Swagger UI served from here (no CDN)."""
 import json
 from html import escape
 from importlib.resources import files

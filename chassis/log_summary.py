@@ -1,9 +1,7 @@
-"""GET /logs/summary: each route's and each minute's figures, with exact percentiles, fast over a long window.
+"""GET /logs/summary: each route's and each minute's figures, exact percentiles, fast over a day.
 
-Exact percentiles need every duration. So once a minute is over, the log's writer has the database
-roll it up (roll_up): one log_minute row per route and minute, its durations joined in one text. A
-summary reads those few hundred rows, and groups only the rows of the minutes not rolled up yet.
-docs/architecture.md says why the database does it, and what it costs.
+Once a minute is over, the database rolls it up (roll_up): one log_minute row per route, its
+durations joined in one text. A summary reads those, and the rows of the minutes not rolled up yet.
 """
 import json
 import math
@@ -12,9 +10,11 @@ import time
 from array import array
 from collections import Counter, defaultdict
 
+from bottle import request
 from peewee import Case, Cast, CharField, CompositeKey, IntegerField, Model, TextField, fn
 
-from .web import iso_utc
+from .params import read_whole_number, reject_query_errors, unknown_parameters
+from .web import iso_utc, send_json
 
 ROLLUP_DELAY = 30  # seconds after a minute's end before it is rolled up: slow requests' rows are in by then
 MINUTES_PER_ROLLUP = 5  # at most, in one write transaction (catching up after a restart)
@@ -112,6 +112,22 @@ def rolled_through(minutes, default):
     return default if newest is None else newest
 
 
+def summarize_logs():
+    """GET /logs/summary: per route and per minute figures of the last `minutes` minutes."""
+    rows, minutes_table, cache_header = request.app.config["chassis.log_tables"]
+    summary = summarize(rows, minutes_table, read_minutes(), cache_header is not None)
+    logger = request.app.config.get("chassis.request_log")
+    return send_json({**summary, "dropped": logger.dropped if logger else 0})  # rows this process could not keep
+
+
+def read_minutes():
+    """The `minutes` of a summary: 1 to 1440 (a day), 60 when not sent; or 422."""
+    errors = unknown_parameters("minutes")
+    minutes = read_whole_number("minutes", 60, 1, 1440, errors)
+    reject_query_errors(errors)
+    return minutes
+
+
 def summarize(rows, minutes_table, minutes, with_cache):
     """The summary from the minute `minutes` ago on; `with_cache`: with the cache's outcomes and waits."""
     first = int((time.time() - minutes * 60) // 60)  # whole minutes, so rolled-up ones fit
@@ -124,25 +140,23 @@ def summarize(rows, minutes_table, minutes, with_cache):
         for total in (by_route[method, route], by_minute[minute], everything):
             total.merge(figures)
     routes = [{"method": method, "route": route, "count": len(figures.ms), "errors": figures.classes[5],
-               **dict(zip(("p50_ms", "p95_ms", "p99_ms"), percentiles(figures.ms, 50, 95, 99))),
-               "max_ms": round(max(figures.ms), 3)} for (method, route), figures in sorted(by_route.items())]
-    series = [{"minute": iso_utc(minute * 60), "count": len(figures.ms),
-               **dict(zip(("p50_ms", "p95_ms"), percentiles(figures.ms, 50, 95))), "errors": figures.classes[5],
-               **{f"{n}xx": figures.classes[n] for n in STATUS_CLASSES}, "hits": figures.hits, "misses": figures.misses}
-              for minute, figures in sorted(by_minute.items())]  # oldest first
+               **percentiles(figures.ms, 50, 95, 99), "max_ms": round(max(figures.ms), 3)}
+              for (method, route), figures in sorted(by_route.items())]
+    series = [{"minute": iso_utc(minute * 60), "count": len(figures.ms), **percentiles(figures.ms, 50, 95),
+               "errors": figures.classes[5], **{f"{n}xx": figures.classes[n] for n in STATUS_CLASSES},
+               "hits": figures.hits, "misses": figures.misses} for minute, figures in sorted(by_minute.items())]
     summary = {"minutes": minutes, "routes": routes, "series": series}
     if with_cache:
         hits, misses = everything.hits, everything.misses
         summary["cache"] = {"hits": hits, "misses": misses,
                             "hit_ratio": round(hits / (hits + misses), 3) if hits + misses else None}
-        summary["cep_api_wait"] = {"count": len(everything.cep_ms),
-                                   **dict(zip(("p50_ms", "p95_ms"), percentiles(everything.cep_ms, 50, 95)))}
+        summary["cep_api_wait"] = {"count": len(everything.cep_ms), **percentiles(everything.cep_ms, 50, 95)}
     return summary
 
 
 def percentiles(values, *wanted):
-    """The `wanted` percentiles of `values`, as statistics.quantiles(method="inclusive") cuts them, rounded to 1e-3."""
+    """{"p50_ms": ...}: the `wanted` percentiles of `values` as statistics.quantiles(method="inclusive") cuts them."""
     if len(values) < 2:  # quantiles() needs two values; a single value is each of its own percentiles
-        return [round(values[0], 3) if values else None for _ in wanted]
+        return {f"p{p}_ms": round(values[0], 3) if values else None for p in wanted}
     cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return [round(cuts[p - 1], 3) for p in wanted]
+    return {f"p{p}_ms": round(cuts[p - 1], 3) for p in wanted}  # rounded to the microsecond

@@ -1,8 +1,6 @@
-"""Schema migrations: how a database made by an older version of a service gets today's shape.
+"""Schema migrations: each service lists its own, oldest first; a database keeps how many it has had.
 
-Each service lists its own, oldest first (its migrations.py); a database keeps how many it has had.
-To change a schema: change models.py, then append to MIGRATIONS a function that takes a database of
-the previous shape to the new one (playhouse.migrate), keeping every row.
+To change a schema: change models.py, then append a function taking the old shape to the new one.
 """
 from peewee import IntegerField, Model
 from playhouse.migrate import SchemaMigrator

@@ -1,9 +1,7 @@
 """HTTP calls to another service, each within one wall-clock deadline, and the time they took.
 
-One deadline, not urllib3's Timeout(total=...), which bounds each read of the answer, not all of
-them: a server sending a byte every 0.3 s would keep a call (and a waitress thread) as long as it
-liked. So DeadlineSocket gives all reads one deadline. Plain http:// only (over https the reads go
-through the TLS layer, which never calls recv_into()); resolving a host name is not bounded.
+urllib3's Timeout(total=...) bounds each read, not all of them: a server trickling a byte at a time
+would hold a call for ever. DeadlineSocket gives all reads one deadline (http:// only).
 """
 import socket
 import threading
@@ -27,7 +25,9 @@ def deadline_session():
     """A requests session whose http:// calls each have one deadline, and that ignores proxy variables."""
     session = requests.Session()  # one for the whole service: it keeps connections open
     session.trust_env = False  # HTTP_PROXY and the like must not send our calls elsewhere
-    session.mount("http://", DeadlineAdapter())
+    adapter = HTTPAdapter()  # its pool manager makes a DeadlineConnectionPool for each http:// host
+    adapter.poolmanager.pool_classes_by_scheme = {"http": DeadlineConnectionPool, "https": urllib3.HTTPSConnectionPool}
+    session.mount("http://", adapter)
     return session
 
 
@@ -99,13 +99,3 @@ class DeadlineConnectionPool(urllib3.HTTPConnectionPool):
     """urllib3's pool of http:// connections, making DeadlineConnections."""
 
     ConnectionCls = DeadlineConnection
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """requests' transport adapter, its http:// connections from DeadlineConnectionPools."""
-
-    def init_poolmanager(self, *args, **kwargs):
-        """requests' pool manager, told to make a DeadlineConnectionPool for each http:// host."""
-        super().init_poolmanager(*args, **kwargs)
-        pools = self.poolmanager.pool_classes_by_scheme
-        self.poolmanager.pool_classes_by_scheme = {**pools, "http": DeadlineConnectionPool}

@@ -1,23 +1,20 @@
-"""The request log: a row per answered request in the service's own database, GET /logs and /logs/summary.
+"""The request log: a row per answered request, in the service's own database; GET /logs and /logs/summary.
 
-A row keeps the route's *pattern* (/ceps/<cep>), never the path, a body, a query string or a
-token; a request a route did not match is route "(none)". A request only queues its row: the
-app's background thread writes the queue, rolls up finished minutes (log_summary.py) and prunes
-old rows. docs/architecture.md tells how, and why.
+A row keeps the route's pattern (/ceps/<cep>), never the path, a body or a token. A request only
+queues its row: the background thread writes the queue, rolls up minutes, prunes old rows.
 """
 import logging
-import math
 import queue
 import threading
 import time
-from datetime import datetime
 
 from bottle import request
 from peewee import CharField, DoubleField, IntegerField, Model, fn
 
 from . import log_summary, outgoing
 from .background import Worker
-from .web import DATABASE_DOWN, iso_utc, read_page, read_whole_number, reject_query_errors, send_json, unknown_parameters
+from .params import read_milliseconds, read_page, read_time, read_whole_number, reject_query_errors, unknown_parameters
+from .web import DATABASE_DOWN, iso_utc, send_json
 
 # Small, frequent batches: the writer holds the GIL while it binds a batch's values, and the
 # request threads wait meanwhile (a waiting thread was ~4 ms late with 500 rows, ~2.7 ms with 100).
@@ -26,9 +23,7 @@ BATCH_ROWS = 100  # rows per write transaction: each one short, so other writers
 PRUNE_INTERVAL = 60.0  # seconds between two prunings of old rows
 ROLLUP_INTERVAL = 15.0  # seconds between two looks for minutes to roll up
 MAX_QUEUED = 10_000  # rows waiting to be written at most (the database may be down): more are dropped, and counted
-NO_ROUTE = "(none)"  # the route of a request no route matched
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # the methods logged as they are
-OTHER_METHOD = "OTHER"  # any other method: a client may send a 250 kB one
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # logged as they are; any other as "OTHER"
 COLUMNS = ("time", "method", "route", "status", "ms", "bytes", "cache", "cep_ms")  # a queued row's order
 
 log = logging.getLogger(__name__)
@@ -39,7 +34,7 @@ class RequestLog(Model):
 
     time = DoubleField(index=True)  # Unix time the request came in
     method = CharField()
-    route = CharField()
+    route = CharField()  # "(none)" when no route matched
     status = IntegerField()
     ms = DoubleField()  # from before routing until the body was produced, to the microsecond
     bytes = IntegerField()  # size of the body sent
@@ -70,11 +65,11 @@ def tables(db):
 
 
 def install(app, tables, settings, cache_header=None):
-    """GET /logs and /logs/summary over `tables`, and a row per request unless the `log` setting is
-    off; `cache_header` names the header that says how a cache answered."""
+    """GET /logs and /logs/summary over `tables`, and a row per request unless the `log` setting is off."""
+    # cache_header: the header that says how a cache answered (a service with a cache logs it)
     app.config["chassis.log_tables"] = (*tables, cache_header)
     app.get("/logs", callback=list_logs)
-    app.get("/logs/summary", callback=summarize_logs)
+    app.get("/logs/summary", callback=log_summary.summarize_logs)
     if settings["log"]:
         app.install(RequestLogger(tables, settings["log_retention_days"], settings["log_max_rows"], cache_header))
 
@@ -89,15 +84,14 @@ class RequestLogger:
         self.db = self.rows._meta.database
         self.db_name = self.db.database  # a file's path, or PostgreSQL's name: see _write
         self.retention_days, self.max_rows, self.cache_header = retention_days, max_rows, cache_header
-        self._queue = queue.Queue(MAX_QUEUED)  # tuples in COLUMNS' order
-        self._batch = []  # rows taken from the queue, not written yet
-        self.dropped, self._dropping = 0, threading.Lock()  # rows that found the queue full: /logs/summary shows them
+        self._queue, self._batch = queue.Queue(MAX_QUEUED), []  # rows queued, and taken but not written yet
+        self.dropped, self._dropping = 0, threading.Lock()  # rows that found the queue full: /logs/summary says so
         self._failing = False  # the last write failed: said once in the log, not every round
         self._roll_up_at = self._pruned_at = time.monotonic()  # at once: minutes may be left from a last run
         self._worker = Worker(FLUSH_INTERVAL, self._write_queued)
 
     def setup(self, app):
-        """Time every request of `app` and start the writer."""
+        """Time every request of `app`."""
         # Bottle runs app.wsgi() for every request, whatever answers it (a route, a 404, an error):
         # wrapped here, the way Flask's middlewares wrap app.wsgi_app, every server gets the log.
         app.wsgi = self.timed(app.wsgi)
@@ -125,12 +119,11 @@ class RequestLogger:
                 return start_response(status, headers, exc_info)
 
             body = wsgi(environ, keeping_start_response)
-            route = environ.get("bottle.route")  # set by Bottle once a route matched
-            method = environ["REQUEST_METHOD"] if environ["REQUEST_METHOD"] in METHODS else OTHER_METHOD
-            size = sum(map(len, body)) if isinstance(body, list) else int(answered["headers"].get("Content-Length", 0))
-            self.record((came_in, method, route.rule if route else NO_ROUTE, int(answered["status"].split()[0]),
-                         round((time.perf_counter() - started) * 1000, 3), size,
-                         answered["headers"].get(self.cache_header, "")[:20], outgoing.waited_ms()))
+            route, method, headers = environ.get("bottle.route"), environ["REQUEST_METHOD"], answered["headers"]
+            size = sum(map(len, body)) if isinstance(body, list) else int(headers.get("Content-Length", 0))
+            self.record((came_in, method if method in METHODS else "OTHER", route.rule if route else "(none)",
+                         int(answered["status"].split()[0]), round((time.perf_counter() - started) * 1000, 3), size,
+                         headers.get(self.cache_header, "")[:20], outgoing.waited_ms()))
             self._worker.poke()
             return body
         return logged_wsgi
@@ -196,60 +189,23 @@ def list_logs():
     table, _, cache_header = request.app.config["chassis.log_tables"]
     errors = unknown_parameters("page", "per_page", "route", "method", "status", "since", "until", "min_ms")
     page, per_page = read_page(errors)
-    query = table.select()
-    if "route" in request.query:  # compared whole (route = ?), so any text is harmless
-        query = query.where(table.route == request.query.getunicode("route", "").strip())
-    if "method" in request.query:
-        method = request.query.getunicode("method", "").strip()
+    query, sent = table.select(), request.query
+    if "route" in sent:  # compared whole (route = ?), so any text is harmless
+        query = query.where(table.route == sent.getunicode("route", "").strip())
+    if "method" in sent:
+        method = sent.getunicode("method", "").strip()
         if method not in METHODS:
             errors["method"] = "must be one of " + ", ".join(METHODS)
         query = query.where(table.method == method)
-    if "status" in request.query:
+    if "status" in sent:
         query = query.where(table.status == read_whole_number("status", 0, 100, 599, errors))
-    if "since" in request.query:
+    if "since" in sent:
         query = query.where(table.time >= read_time("since", errors))
-    if "until" in request.query:
+    if "until" in sent:
         query = query.where(table.time < read_time("until", errors))
-    if "min_ms" in request.query:
+    if "min_ms" in sent:
         query = query.where(table.ms >= read_milliseconds("min_ms", errors))
     reject_query_errors(errors)
     rows = query.order_by(table.time.desc(), table.id.desc()).paginate(page, per_page)
     return send_json({"items": [row.to_dict(cache_header is not None) for row in rows], "page": page,
                       "per_page": per_page, "total": query.count()})
-
-
-def summarize_logs():
-    """GET /logs/summary: per route and per minute figures of the last `minutes` minutes."""
-    rows, minutes_table, cache_header = request.app.config["chassis.log_tables"]
-    errors = unknown_parameters("minutes")
-    minutes = read_whole_number("minutes", 60, 1, 1440, errors)  # at most a day
-    reject_query_errors(errors)
-    summary = log_summary.summarize(rows, minutes_table, minutes, cache_header is not None)
-    logger = request.app.config.get("chassis.request_log")
-    return send_json({**summary, "dropped": logger.dropped if logger else 0})  # rows this process could not keep
-
-
-def read_time(name, errors):
-    """An ISO 8601 time with its UTC offset, as Unix seconds; problems go into `errors`."""
-    text = request.query.get(name)
-    try:  # Python 3.11 reads "2026-12-01T20:00:00Z" and "2026-12-01T17:00:00.5-03:00" alike
-        moment = datetime.fromisoformat(text) if len(text) <= 40 else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:  # without an offset the time would be ambiguous
-        errors[name] = "must be an ISO 8601 time with its offset, like 2026-12-01T20:00:00Z"
-        return 0
-    return moment.timestamp()
-
-
-def read_milliseconds(name, errors, highest=10**9):
-    """A number of milliseconds from 0 to `highest` (1.5 and 1e3 too; a bound, so that no text reads
-    as infinity: 1e999); problems go into `errors`."""
-    text = request.query.get(name)
-    try:
-        value = float(text) if len(text) <= 40 else math.nan
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= highest:  # NaN fails every comparison
-        errors[name] = f"must be a number of milliseconds from 0 to {highest}"
-    return value

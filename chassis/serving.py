@@ -1,8 +1,4 @@
-"""What every service reads from the environment, and `python -m <service>`: waitress, or a command.
-
-A service's settings live in its own namespace of app.config ("cep_api.token"), read from the
-variable of the same name in capitals (CEP_API_TOKEN); docs/configuration.md lists them all.
-"""
+"""The settings every service reads from its environment, and `python -m <service>` with waitress."""
 import ipaddress
 import logging
 import os
@@ -13,7 +9,7 @@ from pathlib import Path
 import waitress
 
 from .migrations import open_and_migrate
-from .web import plain_lines
+from .web import PlainErrors
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -51,9 +47,8 @@ def section(settings, name):
 
 
 def main(name, argv, settings, create_app, schema, commands=None, usage=""):
-    """`python -m <name>`: serve the app; `migrate` brings the database's schema, `schema` (db,
-    migrations, tables), up to date (serving does it too); `commands` maps other first arguments
-    to functions of (arguments, settings)."""
+    """`python -m <name>`: serve the app, or migrate its database's `schema`, or run one of `commands`."""
+    # schema: (db, migrations, tables[, then]); commands: {first argument: function(arguments, settings)}
     own = section(settings, name)
     if argv == ["migrate"]:
         db, migrations, tables, *then = schema
@@ -71,10 +66,9 @@ def main(name, argv, settings, create_app, schema, commands=None, usage=""):
               f"use it. Set {name.upper()}_TOKEN (docs/security.md), or {name.upper()}_ALLOW_OPEN=1 "
               "if it is really meant to be open.", file=sys.stderr)
         return 2
-    # INFO, so that waitress says where it listens; Python shows only warnings by default.
-    handler = logging.StreamHandler()
-    handler.setFormatter(PlainLines("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # INFO, so that waitress says where it listens; every line made plain (web.plain_lines).
+    logging.basicConfig(level=logging.INFO, handlers=[logging.StreamHandler(PlainErrors(sys.stderr))],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     # waitress stops on Ctrl-C, and on SIGTERM (systemd, run.sh) once it is an exception too;
     # then app.close() lets the background threads write what they hold before the process ends.
@@ -96,10 +90,3 @@ def is_loopback(host):
     except ValueError:  # a host name: it may resolve to any address
         return False
 
-
-class PlainLines(logging.Formatter):
-    """A log formatter that makes each record safe to print (web.plain_lines)."""
-
-    def format(self, record):
-        """The record as text, made safe to print."""
-        return plain_lines(super().format(record))

@@ -1,23 +1,20 @@
-"""JSON over HTTP for Bottle: read a JSON object, answer JSON, render every error as JSON, ETags."""
+"""JSON over HTTP for Bottle: read a JSON object, answer JSON, every error as the contract's JSON, ETags."""
 import hashlib
 import json
 import re
 import time
-import unicodedata
 
 from bottle import BaseRequest, HTTPError, request, response
 from peewee import InterfaceError, OperationalError
 from playhouse.pool import MaxConnectionsExceeded
 
 MAX_BODY_BYTES = BaseRequest.MEMFILE_MAX  # 100 KiB, as the contract says
-MAX_FILTER_LENGTH = 100  # characters of a text filter such as ?q=: a long LIKE pattern costs the database dearly
+MAX_ERROR_FIELDS = 20  # an error names at most this many fields: 50,000 unknown names get no 1.7 MB answer
 # Sent with every answer: the browser must not guess another type than the one we send (an
 # upload of HTML answered as text must never run as a page), nor tell other sites our URLs.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-MAX_ERROR_FIELDS = 20  # an error names at most this many fields: 50,000 unknown names get no 1.7 MB answer
 # The database cannot be reached or written (PostgreSQL stopped, a file locked or on a full disk).
 DATABASE_DOWN = (OperationalError, InterfaceError, MaxConnectionsExceeded)
-RETRY_AFTER = "5"  # seconds a client should wait before trying again after a 503
 # What a log line must not carry as it is: control characters but a line break (a path with CR or
 # ESC would rewrite the terminal) and lone surrogates (they have no UTF-8).
 UNPRINTABLE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -32,14 +29,14 @@ class ApiError(HTTPError):
 
 
 def install(app, settings, error_status, error_headers=None, extra_headers=None):
-    """Answer in JSON, only for the allowed hosts: `error_status` maps the service's own exceptions to
-    HTTP statuses, `error_headers(error)` adds headers to such an answer, `extra_headers` go on every answer."""
+    """Answer in JSON, to the allowed hosts only; `error_status` maps the service's exceptions to statuses."""
+    # error_headers(error): headers for such an error's answer; extra_headers: for every answer.
     app.config["chassis.headers"] = {**SECURITY_HEADERS, **(extra_headers or {})}
     app.config["chassis.allowed_hosts"] = settings["allowed_hosts"]
     app.add_hook("before_request", check_request)
     app.add_hook("after_request", add_headers)
     app.default_error_handler = render_error  # Bottle would answer errors with an HTML page
-    app.install(DomainErrors(error_status, error_headers))
+    app.install(DomainErrors(error_status, error_headers or (lambda error: {})))
 
 
 def json_bytes(data):
@@ -49,7 +46,7 @@ def json_bytes(data):
 
 
 def send_json(data, status=200, headers=None):
-    """Set status and headers on the response and return the encoded body."""
+    """Set the status and headers of the answer, and give its JSON body."""
     response.status = status
     response.content_type = "application/json"
     for name, value in (headers or {}).items():
@@ -62,8 +59,7 @@ def read_json_object():
     # Not Bottle's request.json, which ignores "application/json ; charset=utf-8" (a space before ";").
     if request.content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "Send the body as JSON with 'Content-Type: application/json'.")
-    # Length first, before reading: Bottle would copy a big body to a temporary file; a chunked
-    # body declares no length, hence the second check.
+    # Length first: Bottle would copy a big body to a file; a chunked body declares none, hence the second check.
     body = b"" if request.content_length > MAX_BODY_BYTES else request.body.read(MAX_BODY_BYTES + 1)
     if request.content_length > MAX_BODY_BYTES or len(body) > MAX_BODY_BYTES:
         raise ApiError(413, f"The body is larger than {MAX_BODY_BYTES // 1024} KiB.")
@@ -79,7 +75,7 @@ def read_json_object():
 
 
 def refuse_constant(name):
-    """json.loads would accept NaN, Infinity and -Infinity, which are not JSON: refuse them."""
+    """Refuse NaN, Infinity and -Infinity, which json.loads would take but are not JSON."""
     raise ValueError(f"{name} is not JSON")
 
 
@@ -97,48 +93,6 @@ def check_request():
         request.environ["bottle.raw_path"].encode("latin-1").decode("utf-8")
     except UnicodeError:
         raise ApiError(400, "The path is not valid UTF-8.")
-
-
-def read_list_query(filter_names, choices=None):
-    """(page, per_page, {filter: trimmed text, for those sent}) of a list request, or 422; `choices`
-    maps a filter to the values it may take."""
-    errors = unknown_parameters("page", "per_page", *filter_names)
-    page, per_page = read_page(errors)
-    filters = {name: unicodedata.normalize("NFC", request.query.getunicode(name, "").strip())
-               for name in filter_names if name in request.query}
-    errors.update({name: f"must be at most {MAX_FILTER_LENGTH} characters"
-                   for name, text in filters.items() if len(text) > MAX_FILTER_LENGTH})
-    errors.update({name: "must be one of " + ", ".join(values)
-                   for name, values in (choices or {}).items() if filters.get(name, values[0]) not in values})
-    reject_query_errors(errors)
-    return page, per_page, filters
-
-
-def unknown_parameters(*known):
-    """{name: "unknown query parameter"} for each query parameter not in `known` (render_error bounds them)."""
-    return {name: "unknown query parameter" for name in request.query if name not in known}
-
-
-def read_page(errors):
-    """(page, per_page) of a list request; problems go into `errors`."""
-    # Bounded so that page * per_page always fits in SQLite's 64-bit OFFSET.
-    return read_whole_number("page", 1, 1, 10**9, errors), read_whole_number("per_page", 20, 1, 100, errors)
-
-
-def read_whole_number(name, default, lowest, highest, errors):
-    """A whole-number query parameter within [lowest, highest]; problems go into `errors`."""
-    text = request.query.get(name, str(default))
-    # Length first: int() refuses more than 4,300 digits, and no bound here needs more than 19.
-    if text.isascii() and text.isdigit() and len(text) < 20 and lowest <= int(text) <= highest:
-        return int(text)
-    errors[name] = f"must be a whole number from {lowest} to {highest}"
-    return default
-
-
-def reject_query_errors(errors):
-    """Raise the 422 naming every query parameter at fault, if one is."""
-    if errors:
-        raise ApiError(422, "Some query parameters are invalid.", errors)
 
 
 def etag_for(body):
@@ -159,7 +113,7 @@ def answer_with_etag(body, etag, cache_control, content_type="application/json")
 
 
 def iso_utc(timestamp=None, milliseconds=False):
-    """A Unix time (default: now) as the APIs write times: ISO 8601, UTC, 'Z' (...T20:00:00Z or ...T20:00:00.123Z)."""
+    """A Unix time (default: now) as the APIs write it: 2026-12-01T20:00:00Z, or ...00.123Z."""
     text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp))
     return text + (f".{int(timestamp % 1 * 1000):03d}Z" if milliseconds else "Z")
 
@@ -169,7 +123,7 @@ class DomainErrors:
 
     api = 2
 
-    def __init__(self, statuses, headers=None):
+    def __init__(self, statuses, headers):
         self.statuses, self.headers = statuses, headers
 
     def apply(self, callback, route):
@@ -178,8 +132,8 @@ class DomainErrors:
             try:
                 return callback(*args, **kwargs)
             except tuple(self.statuses) as error:
-                headers = self.headers(error) if self.headers else {}
-                raise ApiError(self.statuses[type(error)], str(error), getattr(error, "fields", None), **headers)
+                raise ApiError(self.statuses[type(error)], str(error), getattr(error, "fields", None),
+                               **self.headers(error))
         return wrapper
 
 
@@ -188,37 +142,38 @@ def render_error(error):
     if isinstance(error.exception, DATABASE_DOWN):  # 503 (or 507), never 500: it is no bug of ours
         full = any(words in str(error.exception) for words in ("full", "No space left"))  # SQLite's, PostgreSQL's
         error = ApiError(507, "The database's disk is full; nothing was saved.") if full else \
-            ApiError(503, "The database cannot be reached; nothing was saved, try again later.", Retry_After=RETRY_AFTER)
+            ApiError(503, "The database cannot be reached; nothing was saved, try again later.", Retry_After="5")
         error.apply(response)
-    if error.status_code >= 500:
-        # A bug's traceback went to the server's log (escaped: PlainErrors), never to the client.
+    if error.status_code >= 500:  # a bug's traceback went to the server's log (PlainErrors), never to the client
         message = "Internal server error." if error.status_code == 500 else str(error.body)
     else:
         message = error.body if isinstance(error.body, str) and error.body else error.status_line.split(" ", 1)[1]
+    body = {"status": error.status_code, "message": message}
+    fields = getattr(error, "fields", None) or {}
+    if len(fields) > MAX_ERROR_FIELDS:
+        body["message"] += f" ({len(fields)} fields at fault; the first {MAX_ERROR_FIELDS} are named.)"
+    if fields:  # only where fields are at fault
+        body["fields"] = dict(list(fields.items())[:MAX_ERROR_FIELDS])
     response.content_type = "application/json"
     request.app.trigger_hook("after_request")  # Bottle has replaced the headers with the error's own
-    return error_body(error.status_code, message, getattr(error, "fields", None))
-
-
-def error_body(status, message, fields=None):
-    """The contract's error, {"error": {"status", "message", "fields"}}, naming MAX_ERROR_FIELDS fields at most."""
-    body = {"status": status, "message": message}
-    if fields:  # only where fields are at fault
-        if len(fields) > MAX_ERROR_FIELDS:
-            body["message"] += f" ({len(fields)} fields at fault; the first {MAX_ERROR_FIELDS} are named.)"
-        body["fields"] = dict(list(fields.items())[:MAX_ERROR_FIELDS])
     return json_bytes({"error": body})
 
 
+def add_headers():
+    """after_request hook: the headers every answer carries, unless it has its own (a static file's Cache-Control)."""
+    for name, value in request.app.config["chassis.headers"].items():
+        if name not in response.headers:
+            response.set_header(name, value)
+
+
 class PlainErrors:
-    """A WSGI error stream that escapes what it is given: a path with CR, LF or ESC in a traceback
-    must not forge lines of the server's log, nor rewrite a terminal."""
+    """A WSGI error stream whose text is made plain_lines(): a path in a traceback may hold CR, LF or ESC."""
 
     def __init__(self, stream):
         self.stream = stream
 
     def write(self, text):
-        """Write `text`, its control characters and lone surrogates escaped (its own line breaks kept)."""
+        """Write `text`, made plain."""
         self.stream.write(plain_lines(text))
 
     def flush(self):
@@ -227,14 +182,5 @@ class PlainErrors:
 
 
 def plain_lines(text):
-    """`text` with what no log line may carry escaped, and every line but the first indented (so
-    that no text from a request can pass for a line of its own)."""
-    return UNPRINTABLE.sub(lambda found: ascii(found.group())[1:-1], text).replace("\n", "\n    ")
-
-
-def add_headers():
-    """after_request hook: the headers every answer of this app carries, unless the answer has its
-    own (a static file's Cache-Control)."""
-    for name, value in request.app.config["chassis.headers"].items():
-        if name not in response.headers:
-            response.set_header(name, value)
+    """`text` safe for a log: UNPRINTABLE escaped, and lines after the first indented (none can pass for a record)."""
+    return re.sub("\n(?=.)", "\n    ", UNPRINTABLE.sub(lambda found: ascii(found.group())[1:-1], text))

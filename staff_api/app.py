@@ -5,10 +5,11 @@ from pathlib import Path
 from bottle import Bottle, request, response
 
 from chassis import auth, explorer, request_log, web
+from chassis.log_summary import read_minutes
 from chassis.migrations import open_and_migrate
+from chassis.params import read_list_query
 from chassis.serving import section, settings_from_env
-from chassis.web import (ApiError, read_json_object, read_list_query, read_whole_number, reject_query_errors,
-                         send_json, unknown_parameters)
+from chassis.web import ApiError, read_json_object, send_json
 
 from . import dashboard, employees
 from .cep_cache import CepCache
@@ -139,10 +140,7 @@ def evict(cep=None):
 
 def summarize_cep_logs():
     """The CEP API's log summary, read on the server side: the dashboard's charts, with no CEP API token in a browser."""
-    errors = unknown_parameters("minutes")
-    minutes = read_whole_number("minutes", 60, 1, 1440, errors)
-    reject_query_errors(errors)
-    return send_json(cep_cache().client.log_summary(minutes))
+    return send_json(cep_cache().client.log_summary(read_minutes()))
 
 
 def error_headers(error):
