@@ -56,9 +56,21 @@ install() {
     install_requirements requirements.txt
 }
 
+# The JavaScript packages some tests use (tests/js: axe-core, cep-promise), when npm is there; a
+# stamp named after the lock file's checksum skips repeats. Without npm those tests say why they skip.
+install_test_js() {
+    command -v npm >/dev/null 2>&1 || { say "npm is not installed: the tests that need tests/js are skipped"; return 0; }
+    stamp="tests/js/node_modules/.installed-$(cksum < tests/js/package-lock.json | cut -d' ' -f1)"
+    [ -f "$stamp" ] && return 0
+    say "installing tests/js (npm ci)"
+    npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+    touch "$stamp"
+}
+
 run_tests() {
     install
     install_requirements requirements-dev.txt
+    install_test_js
     rm -f .coverage .coverage.*
     "$PY" -m pytest --cov --cov-report= "$@"
     # One threshold per package: a well-tested service must not hide an untested one, nor the chassis.
