@@ -383,6 +383,10 @@ def test_the_grid_sorts_pages_filters_and_keeps_all_of_it_in_the_address(cep_ser
     expect(page.get_by_role("button", name="Next page")).to_be_disabled()
     expect(page.get_by_role("button", name="Previous page")).to_be_focused()  # not dropped to <body>
     expect(page).to_have_url(re.compile(r"\?page=2&sort=-name$"))
+    page.get_by_role("button", name="Previous page").click()
+    expect(page.get_by_role("button", name="Next page")).to_be_focused()
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("#page-info")).to_have_text("Page 2 of 2 · 12 employees")
     page.get_by_label("Filter by UF", exact=True).select_option("SP")
     page.get_by_label("Search name or e-mail", exact=True).fill("person")
     expect(page).to_have_url(re.compile(r"\?q=person&uf=SP&sort=-name$"))
@@ -518,6 +522,12 @@ def test_the_charts_window_pause_tables_totals_and_colours(cep_server, make_staf
         getComputedStyle(document.querySelector(`#chart-latency path.series.${service}`)).stroke)""")
     background = page.evaluate("() => getComputedStyle(document.querySelector('#chart-latency')).backgroundColor")
     assert contrast(*colours) >= 3 and all(contrast(colour, background) >= 3 for colour in colours), colours
+
+    # Over 24 hours a bar adds up 15 minutes, and the table's times say the day too.
+    page.get_by_label("Time window", exact=True).select_option("1440")
+    expect(page.locator("#chart-staff-status .axis-title").nth(1)).to_have_text("requests per 15 minutes")
+    expect(table.locator("tbody td").first).to_have_text(re.compile(r"^\d\d/\d\d.*\d\d:\d\d"))
+    page.get_by_label("Time window", exact=True).select_option("60")
 
     # Pause: however much time passes, no summary is asked for; resume asks at once.
     page.get_by_role("button", name="Pause updates").click()

@@ -47,7 +47,7 @@ const MESSAGES = {
     cepHintCount: (p) => `${p.digits} of 8 digits.`,
     cepHintBad: "A CEP has only digits, with an optional hyphen after the fifth: 01001-000.",
     lookingUp: "Looking up the CEP…",
-    addressFound: (p) => `Address found${p.how ? ` (${p.how})` : ""}.`,
+    addressFound: (p) => `Address found${p.cache ? ` (${t("source_" + p.cache)})` : ""}.`,
     source_hit: "from the staff API's cache", source_miss: "asked the CEP API",
     source_revalidated: "from the cache, confirmed by the CEP API",
     source_stale: "from the cache; the CEP API did not answer, so it may be out of date",
@@ -56,7 +56,7 @@ const MESSAGES = {
     cepDown: (p) => `The CEP service is down and CEP ${p.cep} is not in the cache: its address cannot be ` +
                     "checked now. Try again later.",
     lookupFailed: (p) => `The address could not be looked up (${p.detail}).`,
-    created: (p) => `Created employee #${p.id}, ${p.name}${p.how ? ` (address ${p.how})` : ""}.`,
+    created: (p) => `Created employee #${p.id}, ${p.name}${p.cache ? ` (address ${t("source_" + p.cache)})` : ""}.`,
     saved: (p) => `Saved employee #${p.id}, ${p.name}.`,
     saveDown: "The CEP service is down and this CEP is not in the cache: nothing was saved. Try again later.",
     checkFields: (p) => "Not saved: check the marked fields." + (p.others ? ` (${p.others})` : ""),
@@ -83,7 +83,7 @@ const MESSAGES = {
     notDeleted: (p) => `${p.name} was not deleted (${p.detail}).`,
     gridFailed: (p) => `The employees could not be loaded (${p.detail}).`,
     // The charts
-    chartsTitle: (p) => `Request logs, ${p.window}`, window: "Time window",
+    chartsTitle: (p) => `Request logs, ${t("last" + p.minutes)}`, window: "Time window",
     last15: "last 15 minutes", last60: "last hour", last360: "last 6 hours", last1440: "last 24 hours",
     pause: "Pause updates", resume: "Resume updates",
     updated: (p) => `updated at ${p.time}`, pausedAt: (p) => `paused; last updated at ${p.time}`,
@@ -124,7 +124,7 @@ const MESSAGES = {
     cepHintCount: (p) => `${p.digits} de 8 dígitos.`,
     cepHintBad: "Um CEP tem só dígitos, com um hífen opcional depois do quinto: 01001-000.",
     lookingUp: "Consultando o CEP…",
-    addressFound: (p) => `Endereço encontrado${p.how ? ` (${p.how})` : ""}.`,
+    addressFound: (p) => `Endereço encontrado${p.cache ? ` (${t("source_" + p.cache)})` : ""}.`,
     source_hit: "do cache da API de funcionários", source_miss: "consultado na API de CEP",
     source_revalidated: "do cache, confirmado pela API de CEP",
     source_stale: "do cache; a API de CEP não respondeu, então pode estar desatualizado",
@@ -133,7 +133,7 @@ const MESSAGES = {
     cepDown: (p) => `O serviço de CEP está fora do ar e o CEP ${p.cep} não está no cache: não dá para conferir ` +
                     "o endereço agora. Tente mais tarde.",
     lookupFailed: (p) => `Não foi possível consultar o endereço (${p.detail}).`,
-    created: (p) => `Funcionário nº ${p.id}, ${p.name}, cadastrado${p.how ? ` (endereço ${p.how})` : ""}.`,
+    created: (p) => `Funcionário nº ${p.id}, ${p.name}, cadastrado${p.cache ? ` (endereço ${t("source_" + p.cache)})` : ""}.`,
     saved: (p) => `Funcionário nº ${p.id}, ${p.name}, salvo.`,
     saveDown: "O serviço de CEP está fora do ar e este CEP não está no cache: nada foi salvo. Tente mais tarde.",
     checkFields: (p) => "Nada foi salvo: confira os campos marcados." + (p.others ? ` (${p.others})` : ""),
@@ -156,7 +156,7 @@ const MESSAGES = {
     deleted: (p) => `Funcionário nº ${p.id}, ${p.name}, excluído.`,
     notDeleted: (p) => `${p.name} não foi excluído (${p.detail}).`,
     gridFailed: (p) => `Não foi possível carregar os funcionários (${p.detail}).`,
-    chartsTitle: (p) => `Registro de requisições, ${p.window}`, window: "Período",
+    chartsTitle: (p) => `Registro de requisições, ${t("last" + p.minutes)}`, window: "Período",
     last15: "últimos 15 minutos", last60: "última hora", last360: "últimas 6 horas", last1440: "últimas 24 horas",
     pause: "Pausar atualização", resume: "Retomar atualização",
     updated: (p) => `atualizado às ${p.time}`, pausedAt: (p) => `pausado; última atualização às ${p.time}`,
@@ -381,7 +381,7 @@ async function lookUpCep() {
   const cep = formatCep(digits);
   if (answer.status === 200) {
     showAddress(answer.data);
-    say(status, "addressFound", {how: cacheSource(answer)}, "ok");
+    say(status, "addressFound", {cache: cacheOutcome(answer)}, "ok");
   } else if (answer.status === 404) {  // in plain words; how the cache answered is no help here
     say(status, "cepUnknown", {cep}, "error");
   } else if (answer.status === 503) {
@@ -391,10 +391,11 @@ async function lookUpCep() {
   }
 }
 
-// X-Cep-Cache in words (t() at display time, so that a language switch translates it too).
-function cacheSource(answer) {
+// How the staff API's CEP cache answered (X-Cep-Cache: hit, miss, revalidated, stale), when we can
+// say it in words (the messages source_hit...); shown on success only, never inside an error.
+function cacheOutcome(answer) {
   const outcome = answer.headers.get("X-Cep-Cache");
-  return outcome && MESSAGES.en["source_" + outcome] ? {toString: () => t("source_" + outcome)} : "";
+  return outcome && ("source_" + outcome) in MESSAGES.en ? outcome : "";
 }
 
 function clearFieldError(name) {
@@ -479,7 +480,7 @@ async function submitForm(event) {
   if (answer.status === 201 || answer.status === 200) {
     const {id, name} = answer.data;
     resetForm();
-    if (answer.status === 201) say(message, "created", {id, name, how: cacheSource(answer)}, "ok");
+    if (answer.status === 201) say(message, "created", {id, name, cache: cacheOutcome(answer)}, "ok");
     else say(message, "saved", {id, name}, "ok");
     await loadGrid();
     // Next: another new employee, or back to the row just edited.
@@ -509,9 +510,9 @@ let gridRequest = 0;  // numbers the loads: only the newest one's answer is show
 function readAddress() {
   const query = new URLSearchParams(location.search);
   const whole = (name) => /^\d+$/.test(query.get(name) || "") ? Number(query.get(name)) : null;
-  grid.page = Math.max(1, whole("page") || 1);
+  grid.page = Math.min(10 ** 9, whole("page") || 1);  // the API's bounds: page 1..10^9, q 100 characters
   grid.perPage = PAGE_SIZES.includes(whole("per_page")) ? whole("per_page") : 10;
-  grid.q = (query.get("q") || "").trim();
+  grid.q = (query.get("q") || "").trim().slice(0, 100);
   grid.uf = UFS.includes(query.get("uf")) ? query.get("uf") : "";
   const sort = query.get("sort") || "id";
   grid.sort = SORT_KEYS.includes(sort.replace(/^-/, "")) ? sort : "id";
@@ -593,10 +594,14 @@ function renderPager() {
   else if (grid.state === "failed") info.textContent = "";
   else info.textContent = t("pageInfo", {page: grid.page, pages: grid.pages, total: grid.total});
   const ready = grid.state === "ready" || grid.state === "reloading";  // while reloading, goToPage() waits
-  for (const [id, enabled] of [["prev", ready && grid.page > 1], ["next", ready && grid.page < grid.pages]]) {
-    const other = $(id === "prev" ? "next" : "prev");
-    if (!enabled && document.activeElement === $(id) && !other.disabled) other.focus();  // not to <body>
-    $(id).disabled = !enabled;
+  const enabled = {prev: ready && grid.page > 1, next: ready && grid.page < grid.pages};
+  for (const id of ["prev", "next"]) if (enabled[id]) $(id).disabled = false;
+  for (const id of ["prev", "next"]) {
+    if (enabled[id]) continue;
+    // A focused button that is disabled drops the focus to <body>: hand it to the other one first.
+    const other = id === "prev" ? "next" : "prev";
+    if (document.activeElement === $(id) && enabled[other]) $(other).focus();
+    $(id).disabled = true;
   }
 }
 
@@ -995,7 +1000,7 @@ function drawCharts() {
 }
 
 function renderChartControls() {
-  say($("charts-title"), "chartsTitle", {window: {toString: () => t("last" + charts.minutes)}});
+  say($("charts-title"), "chartsTitle", {minutes: charts.minutes});
   $("pause").textContent = t(charts.paused ? "resume" : "pause");
   if (charts.data) {
     const time = charts.data.updated.toLocaleTimeString(lang);
