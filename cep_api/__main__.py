@@ -1,9 +1,5 @@
-"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [CSV]` loads CEPs;
-`python -m cep_api migrate` brings the database's schema up to date (serving does it too).
-
-`seed --if-empty` loads the sample only into an empty database (what ./run.sh does, so that
-CEPs a user deleted through the API do not come back on the next start).
-"""
+"""`python -m cep_api` serves the API with waitress; `python -m cep_api seed [--if-empty] [CSV]` loads CEPs;
+`python -m cep_api migrate` brings the database's schema up to date (serving does it too)."""
 import sys
 
 from chassis import serving
@@ -18,6 +14,7 @@ from .seed import SAMPLE_CSV, SeedError, seed
 def seed_command(argv, settings):
     """`seed [--if-empty] [CSV]`: load the CSV (default: the bundled sample), and say what it added."""
     open_and_migrate(db, serving.section(settings, "cep_api"), MIGRATIONS, TABLES, create_search_index)
+    # --if-empty (what ./run.sh does): a CEP a user deleted through the API does not come back on the next start.
     if argv[:1] == ["--if-empty"]:
         with db.connection_context():
             present = Cep.select().count()
@@ -37,8 +34,7 @@ def seed_command(argv, settings):
 def main(argv=sys.argv[1:]):
     """Serve, or seed or migrate when the first argument says so."""
     return serving.main("cep_api", argv, config_from_env(), create_app, (db, MIGRATIONS, TABLES, create_search_index),
-                        {"seed": seed_command},
-                        usage="seed [--if-empty] [CSV] | ")
+                        {"seed": seed_command}, usage="seed [--if-empty] [CSV] | ")
 
 
 if __name__ == "__main__":

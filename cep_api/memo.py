@@ -1,9 +1,7 @@
-"""Answers computed once: each CEP record's encoded body and ETag, kept in memory until it is written.
-
-Every GET of a record gives the same bytes, so encoding them again is wasted work. A write through
-this process forgets that CEP at once; one through another process is seen within RECHECK_INTERVAL
-(the memo watches models.DataVersion). Only found records are kept: a CEP added later is seen at once.
-"""
+"""Answers computed once: each CEP record's encoded body and ETag, kept in memory until it is written
+(through this process: forgotten at once; through another: seen within RECHECK_INTERVAL, via models.DataVersion)."""
+# Every GET of a record gives the same bytes: encoding them again would be wasted work. Only found
+# records are kept, so a CEP added later is seen at once.
 import threading
 import time
 

@@ -32,14 +32,14 @@ def add_district_key(migrator):
 
 
 def roll_ups_as_text(migrator):
-    """log_minute's durations are text now. Its rows are made from request_log, so, alone with the
-    next one, it drops rows: migrate() creates the table anew, and the log's writer refills it."""
+    """log_minute's durations are text now: the table is dropped, and made anew (migrate() creates it)."""
+    # Alone with the next migration, it drops rows: they are made from request_log, and the log's writer refills them.
     db.execute_sql("DROP TABLE IF EXISTS log_minute")
 
 
 def one_request_log_for_both_services(migrator):
-    """The chassis keeps one request log for both services: the staff API's columns come too
-    (empty here), and log_minute is made anew with them."""
+    """One request log for both services (the chassis's): the staff API's columns too, log_minute made anew."""
+    # The staff API's columns stay empty here.
     if db.table_exists("request_log") and "cache" not in [column.name for column in db.get_columns("request_log")]:
         run(migrator.add_column("request_log", "cache", CharField(null=True)),
             migrator.add_column("request_log", "cep_ms", DoubleField(null=True)))

@@ -52,8 +52,8 @@ class Cep(BaseModel):
 
 
 class DataVersion(BaseModel):
-    """One row, one number: every write of CEP records adds one (writing()), so that each process's
-    memo of answers (memo.py) sees the writes made through the other processes."""
+    """One row, one number: every write of CEP records adds one (writing())."""
+    # So each process's memo of answers (memo.py) sees the writes made through the other processes.
 
     version = IntegerField()
 
@@ -98,8 +98,8 @@ def create_search_index():
 
 
 def search_index(key, spans, limit):
-    """The first `limit` CEPs (8 digits, in order) whose street or district holds `key` (3 characters or
-    more), within the CEP `spans` ((first, last), ...) if any: from SQLite's cep_search."""
+    """The first `limit` CEPs (in order) whose street or district holds `key`, from SQLite's cep_search."""
+    # CEPs as 8 digits; `key` has 3 characters or more; `spans` ((first, last), ...), if any, bound the CEPs.
     where, args = "cep_search MATCH ?", ['"' + key.replace('"', '""') + '"']  # the whole key, as one phrase
     if spans:
         where += " AND (" + " OR ".join(["rowid BETWEEN ? AND ?"] * len(spans)) + ")"

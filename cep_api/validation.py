@@ -44,11 +44,9 @@ def cep_in_uf(digits, uf):
 
 
 def clean_record(data, partial=False):
-    """Check the fields of a request body except `cep`; return (clean fields, errors by field).
-
-    With `partial` (PATCH) missing fields are not changed; otherwise the required ones must be there
-    and the others default to "". The caller checks the CEP, and the UF range once it knows the
-    final UF (for PATCH the stored one may be kept)."""
+    """Check the fields of a request body except `cep`; return (clean fields, errors by field)."""
+    # With `partial` (PATCH) missing fields are not changed; otherwise the required ones must be there and
+    # the others default to "". The caller checks the CEP, and the UF range once it knows the final UF.
     errors = {name: "unknown field" for name in sorted(set(data) - set(TEXT_FIELDS) - {"cep"})}
     clean = clean_fields(data, dict.fromkeys(TEXT_FIELDS, MAX_TEXT_LENGTH), REQUIRED_FIELDS, partial,
                          check_field, errors)
@@ -67,10 +65,8 @@ def check_field(name, value):
 
 
 def check_uf_range(errors, cep_digits, uf):
-    """Add to `errors` a CEP outside its UF's Correios range.
-
-    Checked only once everything else is valid: the check needs a valid CEP and UF.
-    """
+    """Add to `errors` a CEP outside its UF's Correios range, once everything else is valid."""
+    # The check needs a valid CEP and UF.
     if errors or not uf or cep_in_uf(cep_digits, uf):
         return
     spans = ", ".join(f"{format_cep(a)}..{format_cep(b)}" for a, b in UF_RANGES[uf])
