@@ -1,8 +1,5 @@
-"""The CEP API over HTTP: the app factory, and one thin handler per route.
-
-A handler reads the request, calls the function of ceps.py (or viacep.py) that does the work, and
-answers. What every service needs (JSON errors, the request log, tokens, docs) is the chassis's.
-"""
+"""The CEP API over HTTP: the app factory, and one thin handler per route, which reads the request, calls
+ceps.py (or viacep.py) to do the work, and answers. What every service needs is the chassis's."""
 import os
 import re
 from pathlib import Path
@@ -60,12 +57,9 @@ def create_app(config=None):
     app.patch("/ceps/<cep>", callback=update_cep)
     app.delete("/ceps/<cep>", callback=delete_cep)
     # ViaCEP's paths, with and without the final slash: its clients write both.
-    app.get("/ws/<cep>/json/", callback=get_viacep)
-    app.get("/ws/<cep>/json", callback=get_viacep)
-    app.get("/ws/<cep>/xml/", callback=get_viacep_xml)
-    app.get("/ws/<cep>/xml", callback=get_viacep_xml)
-    app.get("/ws/<uf>/<cidade>/<logradouro>/json/", callback=search_viacep)
-    app.get("/ws/<uf>/<cidade>/<logradouro>/json", callback=search_viacep)
+    app.get(["/ws/<cep>/json/", "/ws/<cep>/json"], callback=get_viacep)
+    app.get(["/ws/<cep>/xml/", "/ws/<cep>/xml"], callback=get_viacep_xml)
+    app.get(["/ws/<uf>/<cidade>/<logradouro>/json/", "/ws/<uf>/<cidade>/<logradouro>/json"], callback=search_viacep)
     cors.install(app, ("/ceps", "/ws/"))  # any web page may read CEPs, as ViaCEP allows: not write them
     return app
 
@@ -162,8 +156,8 @@ def search_terms(uf, cidade, logradouro):
 
 
 def error_headers(error):
-    """Headers for the answer to a use case's error: a CEP missing now may be added any minute, so
-    a client may keep that 404 for a minute only."""
+    """Headers for the answer to a use case's error: a 404 may be kept for a minute only."""
+    # A CEP missing now may be added any minute.
     return {"Cache-Control": "public, max-age=60"} if isinstance(error, ceps.CepNotFound) else {}
 
 
@@ -184,7 +178,6 @@ def send_record(body, etag, status=200, headers=None):
     """Answer a written record with the same bytes and ETag that a GET of it gives."""
     response.status = status
     response.content_type = "application/json"
-    for name, value in (headers or {}).items():
+    for name, value in {**(headers or {}), "ETag": etag}.items():
         response.set_header(name, value)
-    response.set_header("ETag", etag)
     return body

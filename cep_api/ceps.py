@@ -1,9 +1,5 @@
-"""What the CEP API does, one plain function per use case, with no HTTP in it.
-
-Each checks its input (validation.py), writes in one short transaction, and raises one of the
-errors below when it cannot (app.ERROR_STATUS says what each answers). After a committed write it
-tells the memo of answers (memo.py) to forget that CEP, so the very next read sees the write.
-"""
+"""What the CEP API does, one plain function per use case, with no HTTP in it: each checks its input
+(validation.py), writes in one short transaction, or raises an error below (app.ERROR_STATUS: its status)."""
 from peewee import IntegrityError
 
 from chassis.text import search_key
@@ -45,8 +41,7 @@ def answer_for(record):
 
 
 def find_page(page, per_page, filters):
-    """One page of records sorted by CEP, with the total that match `filters` (LIST_FILTERS; with q,
-    MAX_MATCHES at most)."""
+    """One page of records sorted by CEP, with the total that match `filters` (with q: MAX_MATCHES at most)."""
     query, uf = Cep.select(), filters.get("uf", "").upper()
     if "uf" in filters:
         if uf not in UF_RANGES:
@@ -81,9 +76,8 @@ def create(data, memo):
             record = Cep.create(cep=digits, **fields)
     except IntegrityError:  # the CEP is the primary key: it was already taken, so the insert failed
         raise CepAlreadyExists(f"CEP {format_cep(digits)} already exists; use PUT or PATCH to change it.")
-    memo.forget(digits)
-    body, etag = answer_for(record)
-    return digits, body, etag
+    memo.forget(digits)  # once committed (as after every write), so that the very next read sees it
+    return (digits, *answer_for(record))
 
 
 def answer(digits, memo):

@@ -3,6 +3,8 @@ import csv
 import gzip
 from pathlib import Path
 
+from peewee import chunked
+
 from chassis.text import search_key
 
 from .models import Cep, db
@@ -38,17 +40,10 @@ def read_rows(path):
 def seed(path=SAMPLE_CSV):
     """Insert the rows not yet present, in one transaction; return (added, already_present)."""
     with db.connection_context():
-        before = Cep.select().count()
-        seen = 0
-        batch = []
+        before, seen = Cep.select().count(), 0
         with db.writing():
-            for record in read_rows(path):
-                seen += 1
-                batch.append(record)
-                if len(batch) == BATCH_SIZE:
-                    Cep.insert_many(batch).on_conflict_ignore().execute()
-                    batch = []
-            if batch:
+            for batch in chunked(read_rows(path), BATCH_SIZE):  # lists of BATCH_SIZE records (the last: fewer)
                 Cep.insert_many(batch).on_conflict_ignore().execute()
+                seen += len(batch)
         added = Cep.select().count() - before
     return added, seen - added

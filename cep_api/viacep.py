@@ -1,9 +1,5 @@
-"""ViaCEP's routes over the same records, so code written for https://viacep.com.br works offline.
-
-Field for field and in ViaCEP's order, in JSON or XML: estado and regiao come from the UF
-(data/ufs.csv), ddd and siafi from the IBGE town code (data/municipios.csv); unidade and gia stay
-empty: no data here has them.
-"""
+"""ViaCEP's routes over the same records, so code written for https://viacep.com.br works offline: field for
+field and in ViaCEP's order, in JSON or XML (unidade and gia stay empty: no data here has them)."""
 import csv
 import json
 from pathlib import Path
@@ -24,8 +20,8 @@ def read_table(name, key):
         return {row[key]: row for row in csv.DictReader(table)}
 
 
-STATES = read_table("ufs.csv", "uf")  # SP -> {"estado": "São Paulo", "regiao": "Sudeste"}
-TOWNS = read_table("municipios.csv", "ibge")  # 3550308 -> {"ddd": "11", "siafi": "7107"}
+STATES = read_table("ufs.csv", "uf")  # estado and regiao by UF: SP -> {"estado": "São Paulo", "regiao": "Sudeste"}
+TOWNS = read_table("municipios.csv", "ibge")  # ddd and siafi by IBGE code: 3550308 -> {"ddd": "11", "siafi": "7107"}
 
 
 def encode(value):
@@ -66,11 +62,8 @@ def read_answer(digits, shape):
 
 
 def search(uf, town, street):
-    """(body, etag) of GET /ws/<uf>/<town>/<street>/json/: the town's records whose street contains
-    `street`, MAX_RESULTS at most, by CEP; the caller has checked the three."""
-    query = (Cep.select()
-             .where((Cep.uf == uf) & (Cep.town_key == search_key(town))
-                    & Cep.street_key.contains(search_key(street)))  # peewee escapes % and _ in it
-             .order_by(Cep.cep)
-             .limit(MAX_RESULTS))
-    return encode([to_viacep(record) for record in query])
+    """(body, etag) of GET /ws/<uf>/<town>/<street>/json/: the town's records whose street holds `street`, by CEP."""
+    # MAX_RESULTS at most; the caller has checked the three. peewee escapes % and _ in contains().
+    query = Cep.select().where((Cep.uf == uf) & (Cep.town_key == search_key(town))
+                               & Cep.street_key.contains(search_key(street)))
+    return encode([to_viacep(record) for record in query.order_by(Cep.cep).limit(MAX_RESULTS)])
