@@ -1,13 +1,15 @@
 """The walkthroughs, executed: every marked command runs and must print what the page shows.
 
-Two pages have one: the README's short walk, and docs/walkthrough.md's full one. Each runs against
-services of its own, freshly started by ./run.sh (both create employees 1, 2, ... and stop the CEP
-API on the way).
+Three pages have one: the README's short walk, its Brazilian Portuguese translation
+(README.pt-BR.md, the same steps), and docs/walkthrough.md's full one. Each runs against services of
+its own, freshly started by ./run.sh (each creates employees 1, 2, ... and stops the CEP API on the
+way).
 
 A command block follows a `<!-- walkthrough -->` line (invisible on a rendered page); the fenced
 block right after it is the output a reader should see. Only what cannot repeat is let go: the
 `Date` header, the times inside employee, cache and log records, and durations in milliseconds
-(fields named `..._ms`). Everything else, status lines, headers, bodies, must be exactly as printed.
+(fields named `..._ms`). Everything else, status lines, headers, bodies, must be exactly as printed;
+an `xml` block is compared as text.
 An `http` block may show only some header lines (and no body) when its command keeps only those,
 e.g. with `grep`: the lines shown must then be exactly the lines printed.
 """
@@ -24,13 +26,17 @@ TIME_FIELDS = {"created_at", "updated_at", "fetched_at", "expires_at", "time", "
 ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 # Each page with a walkthrough, and what its steps must at least do.
+README_STEPS = (5, ("/ceps/01001000", "/ws/01001000/json/", "-X POST http://127.0.0.1:8002/employees",
+                    "cep_api.pid", "/cep-cache"))
 WALKTHROUGHS = {
-    "README.md": (5, ("/ceps/01001000", "/ws/01001000/json/", "-X POST http://127.0.0.1:8002/employees",
-                      "cep_api.pid", "/cep-cache")),
-    "docs/walkthrough.md": (10, ("/ceps/01001000", "/ceps/01001-000", "-X POST http://127.0.0.1:8001/ceps",
-                                 "/ws/01001000/json/", "/employees", "cep_api.pid", "/cep-cache", "-X PATCH",
-                                 "-X DELETE", "/logs/summary")),
+    "README.md": README_STEPS,
+    "README.pt-BR.md": README_STEPS,
+    "docs/walkthrough.md": (11, ("/ceps/01001000", "/ceps/01001-000", "-X POST http://127.0.0.1:8001/ceps",
+                                 "/ws/01001000/json/", "/ws/01001000/xml/", "/employees", "cep_api.pid", "/cep-cache",
+                                 "-X PATCH", "-X DELETE", "/logs/summary")),
 }
+# A page and its translation: the same steps, and each links to the other.
+TRANSLATIONS = {"README.md": "README.pt-BR.md"}
 
 
 def walkthrough_steps(readme_text):
@@ -86,6 +92,13 @@ def test_the_page_has_a_walkthrough(page):
         assert expected in commands
     # A marker whose blocks do not parse would be skipped silently: every marker must be a step.
     assert len(steps) == (REPO_ROOT / page).read_text(encoding="utf-8").count("<!-- walkthrough -->")
+
+
+@pytest.mark.parametrize("page, translation", TRANSLATIONS.items())
+def test_a_translation_walks_the_same_steps_and_the_pages_link_each_other(page, translation):
+    original, translated = ((REPO_ROOT / name).read_text(encoding="utf-8") for name in (page, translation))
+    assert walkthrough_steps(translated) == walkthrough_steps(original)
+    assert f"]({translation})" in original and f"]({page})" in translated
 
 
 @pytest.mark.skipif(subprocess.run(["which", "curl"], capture_output=True).returncode != 0,
