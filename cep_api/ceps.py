@@ -59,9 +59,11 @@ def find_page(page, per_page, filters):
             query = query.where(Cep.street_key.contains(key) | Cep.district_key.contains(key))
         else:
             query = query.where(Cep.cep.in_(search_index(key, UF_RANGES.get(uf), MAX_MATCHES)))
-    items = [record.to_dict() for record in query.order_by(Cep.cep).paginate(page, per_page)]
-    total = query.limit(MAX_MATCHES).count() if "q" in filters else query.count()
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    first, shown = (page - 1) * per_page, per_page
+    if "q" in filters:  # the first MAX_MATCHES matches only, listed and counted alike on either engine
+        query, shown = query.limit(MAX_MATCHES), max(0, min(per_page, MAX_MATCHES - first))
+    items = [record.to_dict() for record in query.order_by(Cep.cep).offset(first).limit(shown)] if shown else []
+    return {"items": items, "page": page, "per_page": per_page, "total": query.count()}
 
 
 def create(data, memo):

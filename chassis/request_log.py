@@ -194,8 +194,8 @@ def list_logs():
         query = query.where(table.route == sent.getunicode("route", "").strip())
     if "method" in sent:
         method = sent.getunicode("method", "").strip()
-        if method not in METHODS:
-            errors["method"] = "must be one of " + ", ".join(METHODS)
+        if method not in (*METHODS, "OTHER"):
+            errors["method"] = "must be one of " + ", ".join((*METHODS, "OTHER"))
         query = query.where(table.method == method)
     if "status" in sent:
         query = query.where(table.status == read_whole_number("status", 0, 100, 599, errors))

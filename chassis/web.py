@@ -148,7 +148,7 @@ def render_error(error):
         message = "Internal server error." if error.status_code == 500 else str(error.body)
     else:
         message = error.body if isinstance(error.body, str) and error.body else error.status_line.split(" ", 1)[1]
-    body = {"status": error.status_code, "message": message}
+    body = {"status": error.status_code, "message": message[:500]}  # it may quote the request: never all of it
     fields = getattr(error, "fields", None) or {}
     if len(fields) > MAX_ERROR_FIELDS:
         body["message"] += f" ({len(fields)} fields at fault; the first {MAX_ERROR_FIELDS} are named.)"

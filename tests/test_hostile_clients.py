@@ -229,8 +229,6 @@ def test_a_huge_method_is_logged_as_other_and_the_log_stays_small(services, name
     assert database_bytes(service.db_path) < 5 * 1024 * 1024
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the log lists method OTHER, but GET /logs?method=OTHER is a 422 "
-                                       "(chassis/request_log.py list_logs accepts only METHODS)")
 def test_the_rows_logged_as_other_can_be_listed_by_their_method(services):
     service = services("cep_api")
     status, _, _ = exchange(service.port, b"BREW / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
@@ -450,12 +448,7 @@ def test_q_counts_at_most_max_matches(cep_url, monkeypatch):
 
 
 @pytest.mark.parametrize("q, filters", CAPPED_SEARCHES)
-def test_q_lists_no_more_records_than_its_total(cep_url, monkeypatch, request, q, filters):
-    if request.node.callspec.params["engine"] == "postgresql" or "localidade" in filters:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: where ?q= is a LIKE (PostgreSQL always, SQLite with localidade) cep_api/ceps.py find_page caps "
-            "only the count (query.limit(MAX_MATCHES).count()), not the rows: pages past the total still list "
-            "records, where SQLite's cep_search lists none")))
+def test_q_lists_no_more_records_than_its_total(cep_url, monkeypatch, q, filters):
     from cep_api import ceps
 
     monkeypatch.setattr(ceps, "MAX_MATCHES", SMALL_CAP, raising=False)
