@@ -42,7 +42,8 @@ const MESSAGES = {
     name: "Name", email: "E-mail", role: "Role", cep: "CEP", number: "Number", complement: "Complement",
     addressLegend: "Address, from the CEP (read-only)", street: "Street", bairro: "Neighbourhood", town: "Town",
     uf: "UF", create: "Create employee", saveChanges: "Save changes", saving: "Saving…",
-    cancelEdit: "Cancel editing", escapeHint: "Esc cancels editing.", editCancelled: "Editing cancelled; nothing was changed.",
+    cancelEdit: "Cancel editing", escapeHint: "Esc cancels editing.",
+    editCancelled: "Editing cancelled; nothing was changed.",
     cepHintEmpty: "8 digits; the hyphen is optional: 01001-000.",
     cepHintCount: (p) => `${p.digits} of 8 digits.`,
     cepHintBad: "A CEP has only digits, with an optional hyphen after the fifth: 01001-000.",
@@ -74,9 +75,11 @@ const MESSAGES = {
     employees: "Employees", search: "Search name or e-mail", ufFilter: "Filter by UF", allUfs: "all",
     perPage: "Per page", colId: "#", address: "Address", actions: "Actions", edit: "Edit", delete: "Delete",
     editWho: (p) => `Edit ${p.name}`, deleteWho: (p) => `Delete ${p.name}`,
-    yesDelete: "Yes, delete", keep: "Keep", yesDeleteWho: (p) => `Yes, delete ${p.name}`, keepWho: (p) => `Keep ${p.name}`,
+    yesDelete: "Yes, delete", keep: "Keep",
+    yesDeleteWho: (p) => `Yes, delete ${p.name}`, keepWho: (p) => `Keep ${p.name}`,
     prev: "Previous page", next: "Next page", loadingEmployees: "Loading employees…",
-    pageInfo: (p) => `Page ${num(p.page)} of ${num(p.pages)} · ${num(p.total)} ${p.total === 1 ? "employee" : "employees"}`,
+    pageInfo: (p) => `Page ${num(p.page)} of ${num(p.pages)} · ` +
+                     `${num(p.total)} ${p.total === 1 ? "employee" : "employees"}`,
     emptyRegistry: "No employees yet: create the first one with the form above.",
     emptySearch: "No employee matches this search and filter.", clearFilters: "Clear search and filter",
     deleted: (p) => `Deleted employee #${p.id}, ${p.name}.`,
@@ -93,7 +96,8 @@ const MESSAGES = {
     axisTime: (p) => `time (${p.zone})`, milliseconds: "milliseconds",
     perBucket: (p) => p.minutes === 1 ? "requests per minute" : `requests per ${p.minutes} minutes`,
     noRequests: "No requests in this window", logsUnavailable: (p) => `${p.service} logs unavailable`,
-    lineLooks: (p) => `${p.service} ${p.percentile} (${p.dashed ? "dashed" : "solid"} line, ${p.square ? "squares" : "circles"})`,
+    lineLooks: (p) => `${p.service} ${p.percentile} ` +
+                      `(${p.dashed ? "dashed" : "solid"} line, ${p.square ? "squares" : "circles"})`,
     s2xx: "2xx success (solid)", s3xx: "3xx redirect or not modified (dotted)",
     s4xx: "4xx client error (hatched)", s5xx: "5xx server error (cross-hatched)",
     hits: "hits (solid, left)", misses: "misses (hatched, right)",
@@ -102,24 +106,28 @@ const MESSAGES = {
     totals: (p) => `${p.service}: ${num(p.count)} ${p.count === 1 ? "request" : "requests"}, ` +
                    `${num(p.c4)} client ${p.c4 === 1 ? "error" : "errors"} (4xx), ` +
                    `${num(p.c5)} server ${p.c5 === 1 ? "error" : "errors"} (5xx).`,
-    cacheSummary: (p) => `CEP cache: ${p.hits} hits, ${p.misses} misses` + (p.ratio == null ? "." : `, ${p.ratio}% hits.`),
+    cacheSummary: (p) => `CEP cache: ${p.hits} hits, ${p.misses} misses` +
+                         (p.ratio == null ? "." : `, ${p.ratio}% hits.`),
     cepWait: (p) => `Waiting on the CEP API: ${p.count} calls, p50 ${p.p50} ms, p95 ${p.p95} ms.`,
     perRoute: "Per route", service: "Service", method: "Method", route: "Route", requests: "Requests",
     serverErrors: "Server errors (5xx)",
   },
   "pt-BR": {
     title: "Painel de funcionários", language: "Idioma", apiDocs: "Documentação da API",
-    tokenTitle: "A API de funcionários pede um token", token: "Token", tokenUse: "Usar este token", tokenCancel: "Agora não",
-    tokenWhy: (p) => (p.refused ? "Esse token foi recusado. " : "") + "Digite o token da API de funcionários (STAFF_API_TOKEN).",
+    tokenTitle: "A API de funcionários pede um token", token: "Token",
+    tokenUse: "Usar este token", tokenCancel: "Agora não",
+    tokenWhy: (p) => (p.refused ? "Esse token foi recusado. " : "") +
+                     "Digite o token da API de funcionários (STAFF_API_TOKEN).",
     staffApi: "API de funcionários", cepApi: "API de CEP",
-    badge: (p) => `${p.service}: ${{checking: "verificando…", up: "no ar", down: "fora do ar", unreachable: "sem resposta",
-                                    unknown: "desconhecido"}[p.state]}`,
+    badge: (p) => `${p.service}: ${{checking: "verificando…", up: "no ar", down: "fora do ar",
+                                    unreachable: "sem resposta", unknown: "desconhecido"}[p.state]}`,
     badgeDbDown: "API de funcionários: o banco de dados está fora do ar",
     formNew: "Novo funcionário", formEdit: (p) => `Editar funcionário nº ${p.id}`,
     name: "Nome", email: "E-mail", role: "Cargo", cep: "CEP", number: "Número", complement: "Complemento",
     addressLegend: "Endereço, pelo CEP (somente leitura)", street: "Logradouro", bairro: "Bairro", town: "Cidade",
     uf: "UF", create: "Cadastrar funcionário", saveChanges: "Salvar alterações", saving: "Salvando…",
-    cancelEdit: "Cancelar edição", escapeHint: "Esc cancela a edição.", editCancelled: "Edição cancelada; nada foi alterado.",
+    cancelEdit: "Cancelar edição", escapeHint: "Esc cancela a edição.",
+    editCancelled: "Edição cancelada; nada foi alterado.",
     cepHintEmpty: "8 dígitos; o hífen é opcional: 01001-000.",
     cepHintCount: (p) => `${p.digits} de 8 dígitos.`,
     cepHintBad: "Um CEP tem só dígitos, com um hífen opcional depois do quinto: 01001-000.",
@@ -133,7 +141,8 @@ const MESSAGES = {
     cepDown: (p) => `O serviço de CEP está fora do ar e o CEP ${p.cep} não está no cache: não dá para conferir ` +
                     "o endereço agora. Tente mais tarde.",
     lookupFailed: (p) => `Não foi possível consultar o endereço (${p.detail}).`,
-    created: (p) => `Funcionário nº ${p.id}, ${p.name}, cadastrado${p.cache ? ` (endereço ${t("source_" + p.cache)})` : ""}.`,
+    created: (p) => `Funcionário nº ${p.id}, ${p.name}, cadastrado` +
+                    `${p.cache ? ` (endereço ${t("source_" + p.cache)})` : ""}.`,
     saved: (p) => `Funcionário nº ${p.id}, ${p.name}, salvo.`,
     saveDown: "O serviço de CEP está fora do ar e este CEP não está no cache: nada foi salvo. Tente mais tarde.",
     checkFields: (p) => "Nada foi salvo: confira os campos marcados." + (p.others ? ` (${p.others})` : ""),
@@ -142,15 +151,18 @@ const MESSAGES = {
     fieldErrors: {"is required": "Obrigatório.", "must not be empty": "Obrigatório.",
                   "already taken": "Outro funcionário já tem este e-mail.",
                   "no such CEP": "Nenhum endereço conhecido para este CEP. Confira os dígitos.",
-                  "must be an e-mail address like ana@example.com": "Escreva um endereço de e-mail, como ana@example.com.",
+                  "must be an e-mail address like ana@example.com":
+                    "Escreva um endereço de e-mail, como ana@example.com.",
                   "must be a CEP written as NNNNNNNN or NNNNN-NNN": "Escreva o CEP com 8 dígitos, como 01001-000."},
     tooLong: (p) => `No máximo ${p.max} caracteres.`,
     employees: "Funcionários", search: "Buscar nome ou e-mail", ufFilter: "Filtrar por UF", allUfs: "todas",
     perPage: "Por página", colId: "nº", address: "Endereço", actions: "Ações", edit: "Editar", delete: "Excluir",
     editWho: (p) => `Editar ${p.name}`, deleteWho: (p) => `Excluir ${p.name}`,
-    yesDelete: "Sim, excluir", keep: "Manter", yesDeleteWho: (p) => `Sim, excluir ${p.name}`, keepWho: (p) => `Manter ${p.name}`,
+    yesDelete: "Sim, excluir", keep: "Manter",
+    yesDeleteWho: (p) => `Sim, excluir ${p.name}`, keepWho: (p) => `Manter ${p.name}`,
     prev: "Página anterior", next: "Próxima página", loadingEmployees: "Carregando funcionários…",
-    pageInfo: (p) => `Página ${num(p.page)} de ${num(p.pages)} · ${num(p.total)} ${p.total === 1 ? "funcionário" : "funcionários"}`,
+    pageInfo: (p) => `Página ${num(p.page)} de ${num(p.pages)} · ` +
+                     `${num(p.total)} ${p.total === 1 ? "funcionário" : "funcionários"}`,
     emptyRegistry: "Nenhum funcionário cadastrado ainda: cadastre o primeiro no formulário acima.",
     emptySearch: "Nenhum funcionário corresponde a esta busca e filtro.", clearFilters: "Limpar busca e filtro",
     deleted: (p) => `Funcionário nº ${p.id}, ${p.name}, excluído.`,
@@ -160,13 +172,17 @@ const MESSAGES = {
     last15: "últimos 15 minutos", last60: "última hora", last360: "últimas 6 horas", last1440: "últimas 24 horas",
     pause: "Pausar atualização", resume: "Retomar atualização",
     updated: (p) => `atualizado às ${p.time}`, pausedAt: (p) => `pausado; última atualização às ${p.time}`,
-    capLatency: "Latência por minuto, os dois serviços (ms)", capStaffStatus: "Requisições à API de funcionários, por status",
-    capCepStatus: "Requisições à API de CEP, por status", capCache: "Cache de CEPs da API de funcionários: acertos e faltas",
+    capLatency: "Latência por minuto, os dois serviços (ms)",
+    capStaffStatus: "Requisições à API de funcionários, por status",
+    capCepStatus: "Requisições à API de CEP, por status",
+    capCache: "Cache de CEPs da API de funcionários: acertos e faltas",
     asTable: "Ver os números em uma tabela",
     axisTime: (p) => `hora (${p.zone})`, milliseconds: "milissegundos",
     perBucket: (p) => p.minutes === 1 ? "requisições por minuto" : `requisições a cada ${p.minutes} minutos`,
-    noRequests: "Nenhuma requisição neste período", logsUnavailable: (p) => `Registros da ${p.service} indisponíveis`,
-    lineLooks: (p) => `${p.service} ${p.percentile} (linha ${p.dashed ? "tracejada" : "contínua"}, ${p.square ? "quadrados" : "círculos"})`,
+    noRequests: "Nenhuma requisição neste período",
+    logsUnavailable: (p) => `Registros da ${p.service} indisponíveis`,
+    lineLooks: (p) => `${p.service} ${p.percentile} ` +
+                      `(linha ${p.dashed ? "tracejada" : "contínua"}, ${p.square ? "quadrados" : "círculos"})`,
     s2xx: "2xx sucesso (liso)", s3xx: "3xx redirecionamento ou não modificado (pontilhado)",
     s4xx: "4xx erro do cliente (listrado)", s5xx: "5xx erro do servidor (quadriculado)",
     hits: "acertos (liso, à esquerda)", misses: "faltas (listrado, à direita)",
@@ -175,7 +191,8 @@ const MESSAGES = {
     totals: (p) => `${p.service}: ${num(p.count)} ${p.count === 1 ? "requisição" : "requisições"}, ` +
                    `${num(p.c4)} ${p.c4 === 1 ? "erro" : "erros"} do cliente (4xx), ` +
                    `${num(p.c5)} ${p.c5 === 1 ? "erro" : "erros"} do servidor (5xx).`,
-    cacheSummary: (p) => `Cache de CEPs: ${p.hits} acertos, ${p.misses} faltas` + (p.ratio == null ? "." : `, ${p.ratio}% de acertos.`),
+    cacheSummary: (p) => `Cache de CEPs: ${p.hits} acertos, ${p.misses} faltas` +
+                         (p.ratio == null ? "." : `, ${p.ratio}% de acertos.`),
     cepWait: (p) => `Espera pela API de CEP: ${p.count} chamadas, p50 ${p.p50} ms, p95 ${p.p95} ms.`,
     perRoute: "Por rota", service: "Serviço", method: "Método", route: "Rota", requests: "Requisições",
     serverErrors: "Erros do servidor (5xx)",
@@ -884,8 +901,9 @@ function drawLatency(staff, cep, axis) {
     const d = line.rows.map((r, i) => `${i ? "L" : "M"}${middle(r).toFixed(1)} ${y(r[line.key]).toFixed(1)}`).join(" ");
     svg("path", {d, class: "series " + className}, chart);
     if (withMarkers) for (const r of line.rows) marker(chart, line.shape, middle(r), y(r[line.key]), className);
-    legendItem(legend, t("lineLooks", {service: t(line.name), percentile: line.percentile,
-                                       dashed: line.percentile === "p95", square: line.shape === "square"}), (sample) => {
+    const looks = {service: t(line.name), percentile: line.percentile,
+                   dashed: line.percentile === "p95", square: line.shape === "square"};
+    legendItem(legend, t("lineLooks", looks), (sample) => {
       svg("path", {d: "M2 7 L32 7", class: "series " + className}, sample);
       marker(sample, line.shape, 17, 7, className);
     });
@@ -901,7 +919,8 @@ function drawLatency(staff, cep, axis) {
       byMinute.get(r.time)[column] = num(r[line.key], 1);
     }
   });
-  const rows = [...byMinute].sort((a, b) => a[0] - b[0]).map(([time, values]) => [clock(time, axis.bucketMinutes > 1), ...values]);
+  const rows = [...byMinute].sort((a, b) => a[0] - b[0])
+    .map(([time, values]) => [clock(time, axis.bucketMinutes > 1), ...values]);
   dataTable("table-latency", t("capLatency"),
             [t("colTime"), ...lines.map((l) => t("colLatency", {service: t(l.name), percentile: l.percentile}))], rows);
 }
@@ -930,18 +949,20 @@ function drawBars(id, summary, axis, keys, stacked, classes, unavailable) {
       if (!value) return;
       const left = x(r.time) + (slot - width * (stacked ? 1 : keys.length)) / 2 + (stacked ? 0 : i * width);
       const top = y(base + value), h = y(base) - top;
-      svg("path", {d: `M${left.toFixed(1)} ${top.toFixed(1)}h${width.toFixed(1)}v${h.toFixed(1)}h${(-width).toFixed(1)}Z`,
-                    class: "bar " + classes[key]}, chart);
+      const d = `M${left.toFixed(1)} ${top.toFixed(1)}h${width.toFixed(1)}v${h.toFixed(1)}h${(-width).toFixed(1)}Z`;
+      svg("path", {d, class: "bar " + classes[key]}, chart);
       if (stacked) base += value;
     });
   }
   for (const key of keys) {
-    legendItem(legend, names[key], (sample) => svg("path", {d: "M8 1h18v12h-18Z", class: "bar " + classes[key]}, sample));
+    legendItem(legend, names[key],
+               (sample) => svg("path", {d: "M8 1h18v12h-18Z", class: "bar " + classes[key]}, sample));
   }
   if (!rows.some((r) => height(r) > 0)) note(chart, t("noRequests"), "empty-note");
   const columns = [t("colTime"), ...keys.map((k) => k === "hits" ? t("colHits") : k === "misses" ? t("colMisses") : k)];
   dataTable("table-" + id, $("cap-" + id).textContent, columns,
-            rows.filter((r) => height(r) > 0).map((r) => [clock(r.time, axis.bucketMinutes > 1), ...keys.map((k) => num(r[k]))]));
+            rows.filter((r) => height(r) > 0)
+              .map((r) => [clock(r.time, axis.bucketMinutes > 1), ...keys.map((k) => num(r[k]))]));
 }
 
 function drawTotals(staff, cep) {
@@ -980,7 +1001,8 @@ function drawRoutes(staff, cep) {
   $("cache-summary").textContent = [
     cache ? t("cacheSummary", {hits: num(cache.hits), misses: num(cache.misses),
                                ratio: cache.hit_ratio == null ? null : num(cache.hit_ratio * 100)}) : "",
-    wait && wait.count ? t("cepWait", {count: num(wait.count), p50: num(wait.p50_ms, 1), p95: num(wait.p95_ms, 1)}) : "",
+    wait && wait.count
+      ? t("cepWait", {count: num(wait.count), p50: num(wait.p50_ms, 1), p95: num(wait.p95_ms, 1)}) : "",
   ].join(" ");
 }
 
@@ -991,9 +1013,11 @@ function drawCharts() {
   const {staff, cep, minutes} = data;
   const axis = timeAxis(minutes, [...minuteRows(staff), ...minuteRows(cep)]);
   drawLatency(staff, cep, axis);
-  drawBars("staff-status", staff, axis, STATUS_KEYS, true, STATUS_CLASSES, t("logsUnavailable", {service: t("staffApi")}));
-  drawBars("cep-status", cep, axis, STATUS_KEYS, true, STATUS_CLASSES, t("logsUnavailable", {service: t("cepApi")}));
-  drawBars("cache", staff, axis, ["hits", "misses"], false, CACHE_CLASSES, t("logsUnavailable", {service: t("staffApi")}));
+  const staffGone = t("logsUnavailable", {service: t("staffApi")});
+  const cepGone = t("logsUnavailable", {service: t("cepApi")});
+  drawBars("staff-status", staff, axis, STATUS_KEYS, true, STATUS_CLASSES, staffGone);
+  drawBars("cep-status", cep, axis, STATUS_KEYS, true, STATUS_CLASSES, cepGone);
+  drawBars("cache", staff, axis, ["hits", "misses"], false, CACHE_CLASSES, staffGone);
   drawTotals(staff, cep);
   drawRoutes(staff, cep);
   renderChartControls();
@@ -1062,7 +1086,11 @@ $("search").addEventListener("input", () => {
   searchTimer = setTimeout(() => { grid.q = $("search").value.trim(); grid.page = 1; loadGrid(); }, 250);
 });
 $("uf-filter").addEventListener("change", () => { grid.uf = $("uf-filter").value; grid.page = 1; loadGrid(); });
-$("per-page").addEventListener("change", () => { grid.perPage = Number($("per-page").value); grid.page = 1; loadGrid(); });
+$("per-page").addEventListener("change", () => {
+  grid.perPage = Number($("per-page").value);
+  grid.page = 1;
+  loadGrid();
+});
 $("window").addEventListener("change", () => {
   charts.minutes = Number($("window").value);
   writeAddress();
