@@ -9,6 +9,7 @@ import importlib
 import json
 import re
 from collections import namedtuple
+from itertools import product
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -18,8 +19,13 @@ from openapi_spec_validator import validate
 from webtest import TestApp
 
 import cep_api.validation as cep_rules
+from cep_api.app import CALLBACK, search_terms
+from cep_api.ceps import MAX_MATCHES
+from chassis.params import MAX_FILTER_LENGTH
 from chassis.text import NOT_STORABLE
+from chassis.web import MAX_ERROR_FIELDS, ApiError
 import staff_api.validation as staff_rules
+from staff_api.employees import SORT_KEYS
 from conftest import REPO_ROOT
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -347,6 +353,16 @@ def cep_rules_stated():
         ("ibge, or empty", fields["ibge"]["pattern"], trimmed(f"({cep_rules.IBGE_PATTERN.pattern})?")),
         ("Text: no control character inside", document["components"]["schemas"]["Text"]["pattern"],
          trimmed(f"[^{CONTROL}]*")),
+        ("fields an error names at most", error_fields_schema(document)["maxProperties"], MAX_ERROR_FIELDS),
+        ("JSONP callback", parameter_schema(document, "callback")["pattern"], exactly(CALLBACK.pattern)),
+        ("JSONP answers", [jsonp_schema(document, name)["pattern"] for name in ("ViacepAddress", "ViacepSearch")],
+         [rf"^{CALLBACK.pattern}\([\s\S]*\);$"] * 2),
+        ("localidade: trimmed length", parameter_schema(document, "localidade")["pattern"],
+         trimmed(rf"[\s\S]{{0,{MAX_FILTER_LENGTH}}}")),
+        ("maxLength of a search part", [parameter_schema(document, name)["maxLength"]
+                                        for name in ("search_cidade", "search_logradouro")], [MAX_FILTER_LENGTH] * 2),
+        ("matches a q search counts", re.findall(r"at most ([0-9]+)", document["components"]["schemas"]["CepPage"]
+                                                 ["properties"]["total"]["description"]), [str(MAX_MATCHES)]),
     ]
 
 
@@ -380,7 +396,30 @@ def staff_rules_stated():
          exactly(staff_rules.CEP_PATTERN.pattern)),
         ("Text: no control character inside", document["components"]["schemas"]["Text"]["pattern"],
          trimmed(f"[^{CONTROL}]*")),
+        ("fields an error names at most", error_fields_schema(document)["maxProperties"], MAX_ERROR_FIELDS),
+        # list_employees takes each key of SORT_KEYS, with or without "-" (descending), trimmed.
+        ("sort", parameter_schema(document, "sort")["pattern"], trimmed(f"-?({'|'.join(SORT_KEYS)})")),
+        ("uf and q: trimmed length", [parameter_schema(document, name)["pattern"] for name in ("uf", "q")],
+         [trimmed(rf"[\s\S]{{0,{MAX_FILTER_LENGTH}}}")] * 2),
+        ("the relayed summary's fields are the CEP API's",
+         set(document["components"]["schemas"]["CepApiLogSummary"]["properties"]),
+         set(CEP_OPENAPI["components"]["schemas"]["LogSummary"]["properties"])),
     ]
+
+
+def parameter_schema(document, name):
+    """The schema of one of the document's shared parameters."""
+    return document["components"]["parameters"][name]["schema"]
+
+
+def error_fields_schema(document):
+    """The schema of `fields` in the Error shape."""
+    return document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["fields"]
+
+
+def jsonp_schema(document, response):
+    """The schema of a ViaCEP response's JSONP form."""
+    return document["components"]["responses"][response]["content"]["application/javascript; charset=utf-8"]["schema"]
 
 
 @pytest.mark.parametrize("in_document, in_code", [
@@ -434,3 +473,145 @@ def test_the_text_pattern_refuses_what_the_code_cannot_store(document, not_stora
         for text in (chr(code), f"a{chr(code)}a"):
             stored = not_storable.search(text.strip()) is None
             assert (pattern.search(text) is not None) == stored, repr(text)
+
+
+# --- searches: 3 characters at least, counted as search_key() compares them --------------------
+# No JSON Schema pattern can count as search_key() does in every alphabet ("é" is one character,
+# "ß" two, a combining accent none). The documents' patterns are exact for ASCII text, and beyond it
+# never refuse a search the service takes; they let through some text the service then refuses,
+# which test_schemathesis.py accepts from the service, naming the parameter.
+
+# A letter in both cases, and three spaces: str.split(), hence search_key(), also cuts at \x1c, as
+# the documents' \s does in Python (ECMA's \s does not).
+ASCII_PIECES = ("a", "B", " ", "\t", "\x1c")
+# One character in a few positions: alone, twice, three times, beside or between letters.
+AROUND = (lambda c: c, lambda c: c * 2, lambda c: c * 3, lambda c: "a" + c, lambda c: c + "a", lambda c: "a" + c + "b")
+
+
+def every_ascii_text(longest):
+    """Every text of ASCII_PIECES up to `longest` pieces."""
+    return ["".join(pieces) for size in range(longest + 1) for pieces in product(ASCII_PIECES, repeat=size)]
+
+
+def every_bmp_text():
+    """AROUND each character of the Basic Multilingual Plane beyond ASCII (surrogates aside)."""
+    for code in range(0x80, 0x10000):
+        if not 0xD800 <= code <= 0xDFFF:
+            yield from (form(chr(code)) for form in AROUND)
+
+
+def test_the_search_parts_pattern_is_exact_for_ascii_and_takes_every_search_the_service_takes():
+    schema = parameter_schema(CEP_OPENAPI, "search_logradouro")
+    assert parameter_schema(CEP_OPENAPI, "search_cidade") == schema
+    pattern = re.compile(schema["pattern"])
+
+    def documented(text):
+        return len(text) <= schema["maxLength"] and pattern.search(text) is not None
+
+    def taken(text):
+        try:
+            search_terms("SP", text, text)
+        except ApiError as error:
+            assert set(error.fields) == {"cidade", "logradouro"}
+            return False
+        return True
+
+    limits = ["a" * 100, "a" * 101, "a" + " " * 98 + "b", " " * 97 + "abc", " " * 98 + "abc"]
+    for text in every_ascii_text(5) + limits:
+        assert documented(text) == taken(text), repr(text)
+    for text in every_bmp_text():
+        assert documented(text) or not taken(text), repr(text)
+
+
+def test_the_q_pattern_is_exact_for_ascii_and_takes_every_search_the_service_takes(cep_app):
+    client = TestApp(cep_app)
+    pattern = re.compile(parameter_schema(CEP_OPENAPI, "q")["pattern"])
+
+    def taken(q):
+        answer = client.get("/ceps", {"q": q, "per_page": 1}, expect_errors=True)
+        assert answer.status_int in (200, 422), (repr(q), answer.text)
+        return answer.status_int == 200
+
+    # Counted once trimmed, unlike the path parts above; a request each, so shorter texts than there.
+    limits = ["a" * 100, " " + "a" * 100 + "\t", "a" * 101, "a" + " " * 98 + "b", "a" + " " * 99 + "b"]
+    longer = ["a  b", " a\tb ", "\x1cab\x1c", "a \x1c b", "  ab  "]
+    for q in every_ascii_text(3) + longer + limits:
+        assert (pattern.search(q) is not None) == taken(q), repr(q)
+    # Only what the pattern refuses needs asking: a few hundred texts, all spaces or ASCII.
+    for q in every_bmp_text():
+        if pattern.search(q) is None:
+            assert not taken(q), repr(q)
+    for q in ("ßa", "½", "ﬀa", "가나", "ａｂｃ", "São", "a\u0301bc"):  # some that fold into more characters
+        assert pattern.search(q) and taken(q), repr(q)
+
+
+def test_the_sort_pattern_takes_exactly_what_the_staff_api_takes(make_staff_app):
+    client = TestApp(make_staff_app("http://127.0.0.1:9"))
+    pattern = re.compile(parameter_schema(STAFF_OPENAPI, "sort")["pattern"])
+    tried = [sign + name for name in SORT_KEYS for sign in ("", "-", "+", "--", " -", "- ")]
+    tried += ["", " ", "-", " name ", "\t-cep\n", "NAME", "Id", "name-", "id,name", "idx", "xid", "nome", "name\x00"]
+    for sort in tried:
+        answer = client.get("/employees", {"sort": sort}, expect_errors=True)
+        assert answer.status_int in (200, 422), (repr(sort), answer.text)
+        assert (pattern.search(sort) is not None) == (answer.status_int == 200), repr(sort)
+
+
+# --- what every operation may answer ------------------------------------------------------------
+
+# Operations whose handler never touches the service's database.
+NO_DATABASE = {("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/cep-api/logs/summary")}
+
+
+@pytest.mark.parametrize("document", [CEP_OPENAPI, STAFF_OPENAPI], ids=["cep_api", "staff_api"])
+def test_every_operation_documents_the_host_400_and_the_database_503_and_507(document):
+    for method, path, operation in each_operation(document):
+        responses = operation["responses"]
+        assert "400" in responses, f"{method} {path}: any request may name a host not allowed"
+        if (method.upper(), path) not in NO_DATABASE:
+            assert {"503", "507"} <= set(responses), f"{method} {path}"
+            assert "Retry-After" in resolve(document, responses["503"])["headers"], f"{method} {path}"
+
+
+def test_every_operation_answers_a_host_not_allowed_with_the_documented_400(service):
+    app, document, _ = service
+    client = TestApp(app)
+    for method, path, _ in each_operation(document):
+        concrete = re.sub(r"\{(\w+)\}", lambda name: {"employee_id": "1", "uf": "SP"}.get(name[1], "abc"), path)
+        answer = client.request(concrete, method=method.upper(), headers={"Host": "rebinding.example"},
+                                expect_errors=True)
+        error = answer.json["error"]
+        assert (answer.status_int, error["status"]) == (400, 400), f"{method} {path}"
+        assert "host" in error["message"]
+
+
+def test_public_reads_and_only_they_document_cors_headers(cep_app):
+    public = cep_app.config["chassis.public_rules"]  # what chassis.cors opens to any origin
+    cors = {"Access-Control-Allow-Origin", "Access-Control-Expose-Headers"}
+    opened = set()
+    for method, path, operation in each_operation(CEP_OPENAPI):
+        for status, answer in operation["responses"].items():
+            headers = set(resolve(CEP_OPENAPI, answer).get("headers", {}))
+            if method == "get" and path.startswith(public) and status in ("200", "304"):
+                assert cors <= headers, f"{method} {path} {status}"
+                opened.add(path)
+            elif int(status) < 400:  # errors share their descriptions with writes: the info says it in words
+                assert not cors & headers, f"{method} {path} {status}"
+    assert {"/ceps", "/ceps/{cep}", "/ws/{cep}/xml/"} <= opened
+    for method, path, _ in each_operation(STAFF_OPENAPI):
+        assert all(not {"Access-Control-Allow-Origin"} & set(resolve(STAFF_OPENAPI, answer).get("headers", {}))
+                   for answer in STAFF_OPENAPI["paths"][path][method]["responses"].values())
+
+
+def test_the_viacep_examples_are_what_the_api_answers(cep_app):
+    client = TestApp(cep_app)
+    address = CEP_OPENAPI["components"]["responses"]["ViacepAddress"]["content"]
+    examples = address["application/json; charset=utf-8"]["examples"]
+    assert client.get("/ws/01001000/json/").json == examples["Praça da Sé"]["value"]
+    assert client.get("/ws/99999999/json/").json == examples["No such CEP"]["value"] == {"erro": True}
+    for example in address["application/javascript; charset=utf-8"]["examples"].values():
+        callback = example["value"].split("(")[0]
+        cep = "01001000" if "01001-000" in example["value"] else "99999999"
+        assert client.get(f"/ws/{cep}/json/", {"callback": callback}).text == example["value"]
+    xml = CEP_OPENAPI["components"]["responses"]["ViacepXml"]["description"]
+    shown = re.search(r"```xml\n(.*)```", xml, re.DOTALL)[1]
+    assert client.get("/ws/01001000/xml/").text == shown
