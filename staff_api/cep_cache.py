@@ -1,21 +1,10 @@
-"""The CEP cache: a table in this service's database in front of the CEP API (docs/architecture.md).
-
-1. a fresh entry                        -> used as is, no HTTP call at all        ("hit")
-2. a stale entry                        -> GET with If-None-Match; 304 renews it  ("revalidated")
-3. no entry                             -> GET; a 200 or a 404 is stored          ("miss")
-4. the CEP API down, slow or failing    -> a stale entry is still used            ("stale"),
-                                           and without one: CepServiceUnavailable (a 503)
-
-Fresh entries are also kept in memory, and hits are counted there: a hit touches neither the
-network nor the disk. A background thread writes the counts once a second, prunes old entries, and
-empties the memory when another process evicted entries.
-"""
+"""The CEP cache: a table in this service's database in front of the CEP API, with its fresh entries and
+their hits also in memory, so that a hit touches neither the network nor the disk (docs/architecture.md)."""
 import json
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
-from typing import NamedTuple
+from collections import Counter, OrderedDict, namedtuple
 
 from peewee import OperationalError
 
@@ -34,48 +23,37 @@ MAX_ENTRIES_IN_MEMORY = 20_000
 log = logging.getLogger(__name__)
 
 
-class Entry(NamedTuple):
-    """One cached answer, as read from the table and kept in memory (a tuple: small, and read-only)."""
-
-    cep: str
-    status: int  # what the CEP API answered: 200 (found) or 404 (not found)
-    body: str  # the JSON record for a 200, empty for a 404
-    etag: str
-    expires_at: float  # Unix time
+# One cached answer, as read from the table (models.CepCacheEntry) and kept in memory: a tuple, small and read-only.
+Entry = namedtuple("Entry", "cep status body etag expires_at")
 
 
 class CepCache:
-    """Resolves CEPs through the cache table, calling the CEP API only when it must. Installed in
-    an app as a Bottle plugin, so that app.close() stops its housekeeping thread."""
+    """Resolves CEPs through the cache table, calling the CEP API only when it must."""
 
-    name, api = "cep_cache", 2
+    name, api = "cep_cache", 2  # a Bottle plugin: app.install() sets it up, app.close() stops its thread
 
     def __init__(self, client, ttl, negative_ttl):
-        """A cache in front of `client` (a cep_client.CepApiClient); answers are fresh for `ttl`
-        seconds, "no such CEP" for `negative_ttl`."""
-        self.client = client  # a cep_client.CepApiClient
-        self.ttl, self.negative_ttl = ttl, negative_ttl  # seconds an answer, or a "no such CEP", is fresh
-        self.hits = 0  # answers given from the cache (hit, revalidated, stale) since start
-        self.misses = 0  # answers that needed a full fetch since start
+        """A cache in front of `client` (a cep_client.CepApiClient)."""
+        # ttl: the seconds an answer is fresh; negative_ttl: those of a "no such CEP".
+        self.client, self.ttl, self.negative_ttl = client, ttl, negative_ttl
+        self.hits, self.misses = 0, 0  # since start: answers from the cache (hit, revalidated, stale), full fetches
         # CEP -> Entry read from the table while fresh, least recently used first. One that has
         # expired here is read from the table again (it may have been renewed meanwhile).
         self._fresh = OrderedDict()
         self._unwritten_hits = Counter()  # CEP -> hits not yet added to the table
         self._lock = threading.Lock()  # held for any change of the three above (quick ones only)
-        # Held from taking the unwritten hits until they are in the table, so that a listing never
-        # sees them in neither place (and never in both).
+        # Held from taking the unwritten hits until they are in the table: a listing sees them exactly once.
         self._hits_lock = threading.Lock()
-        # Held while an entry goes from the table into memory, and while entries are evicted,
-        # so that memory never keeps an entry an eviction has just deleted.
+        # Held while an entry goes from the table into memory, and during evictions: memory keeps no evicted entry.
         self._table_lock = threading.Lock()
-        self._evictions_seen = None  # CacheVersion when the housekeeper last looked
-        self._rounds = 0
+        self._evictions_seen, self._rounds = None, 0  # CacheVersion when the housekeeper last looked; its rounds
         self._housekeeper = Worker(HOUSEKEEPING_INTERVAL, self._keep_house)
 
     def lookup(self, cep):
         """(record, outcome) for 8 CEP digits, or CepServiceUnavailable."""
-        # The record is the CEP API's, or None for a CEP that does not exist; the outcome, how it
-        # was found: "hit", "miss", "revalidated" or "stale" (the X-Cep-Cache header).
+        # The record is the CEP API's, or None for a CEP that does not exist; the outcome (the X-Cep-Cache
+        # header): a fresh entry is a "hit"; a stale one is revalidated ("revalidated" when the CEP API
+        # answers 304); no entry is a "miss"; with the CEP API failing, a stale entry is still used ("stale").
         self._housekeeper.poke()  # its thread runs in the process that serves (chassis/background.py)
         entry = self._find(cep)
         if entry is not None and entry.expires_at > time.time():
@@ -117,11 +95,8 @@ class CepCache:
             (CacheVersion.insert(id=1, version=1)  # tells the other processes
              .on_conflict(conflict_target=[CacheVersion.id], update={CacheVersion.version: CacheVersion.version + 1})
              .execute())
-            with self._lock:
-                if cep is None:
-                    self._fresh.clear()
-                else:
-                    self._fresh.pop(cep, None)
+            with self._lock:  # all of memory: the next housekeeping round would empty it anyway (CacheVersion)
+                self._fresh.clear()
 
     def setup(self, app):
         """Become `app`'s cache: its handlers find it in the app's config."""
@@ -136,8 +111,7 @@ class CepCache:
         self._housekeeper.close()
 
     def _keep_house(self, closing=False):
-        """The housekeeping round, every second: write the counted hits, empty the memory after an
-        eviction (in any process), prune old entries every minute."""
+        """Every second: write the counted hits, prune old entries (each minute), empty memory after any eviction."""
         self._rounds += 1
         evictions = self._evictions_seen
         with self._hits_lock:
@@ -171,10 +145,8 @@ class CepCache:
         # A found record is kept one more TTL after it expired, to answer "stale" while the CEP API
         # is down; a "no such CEP" once expired (each unknown 8-digit string would add a row).
         now = time.time()
-        (CepCacheEntry.delete()
-         .where(((CepCacheEntry.status == 200) & (CepCacheEntry.expires_at < now - self.ttl))
-                | ((CepCacheEntry.status != 200) & (CepCacheEntry.expires_at < now)))
-         .execute())
+        CepCacheEntry.delete().where(((CepCacheEntry.status == 200) & (CepCacheEntry.expires_at < now - self.ttl))
+                                     | ((CepCacheEntry.status != 200) & (CepCacheEntry.expires_at < now))).execute()
 
     def _find(self, cep):
         """The entry for `cep`: from memory while it is fresh there, else from the table (or None)."""
@@ -184,11 +156,8 @@ class CepCache:
                 self._fresh.move_to_end(cep)  # the least recently used is the first to go
                 return entry
         with self._table_lock:
-            row = (CepCacheEntry
-                   .select(CepCacheEntry.cep, CepCacheEntry.status, CepCacheEntry.body,
-                           CepCacheEntry.etag, CepCacheEntry.expires_at)
-                   .where(CepCacheEntry.cep == cep).tuples().first())
-            entry = Entry(*row) if row else None
+            row = CepCacheEntry.get_or_none(CepCacheEntry.cep == cep)
+            entry = Entry(row.cep, row.status, row.body, row.etag, row.expires_at) if row else None
             if entry is not None and entry.expires_at > time.time():
                 with self._lock:
                     self._fresh[cep] = entry
@@ -209,7 +178,5 @@ class CepCache:
         ttl = self.ttl if status == 200 else self.negative_ttl
         fields = {"status": status, "body": body, "etag": etag, "fetched_at": now, "expires_at": now + ttl}
         with db.writing():
-            (CepCacheEntry
-             .insert(cep=cep, **fields)
-             .on_conflict(conflict_target=[CepCacheEntry.cep], update=fields)
-             .execute())
+            (CepCacheEntry.insert(cep=cep, **fields)
+             .on_conflict(conflict_target=[CepCacheEntry.cep], update=fields).execute())
