@@ -19,14 +19,13 @@ def index_request_log_by_time(migrator):
 def add_name_key(migrator):
     """employee.name_key, what ?q= compares the same way on SQLite and PostgreSQL, filled."""
     run(migrator.add_column("employee", "name_key", CharField(default="")))
-    rows = db.execute_sql("SELECT id, name FROM employee").fetchall()
-    db.cursor().executemany(f"UPDATE employee SET name_key = {db.param} WHERE id = {db.param}",
-                            [(search_key(name), employee_id) for employee_id, name in rows])
+    for row_id, name in db.execute_sql("SELECT id, name FROM employee").fetchall():
+        db.execute_sql(f"UPDATE employee SET name_key = {db.param} WHERE id = {db.param}", (search_key(name), row_id))
 
 
 def roll_ups_as_text(migrator):
-    """log_minute's durations are text now. Its rows are made from request_log, so, alone of the
-    migrations, it drops rows: migrate() creates the table anew, and the log's writer refills it."""
+    """log_minute's durations are text now: the table is dropped, and made anew (migrate() creates it)."""
+    # Alone of the migrations, it drops rows: they are made from request_log, and the log's writer refills them.
     db.execute_sql("DROP TABLE IF EXISTS log_minute")
 
 
