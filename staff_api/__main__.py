@@ -1,5 +1,5 @@
-"""`python -m staff_api` serves the staff API with waitress; `python -m staff_api migrate` brings the
-database's schema up to date (serving does it too)."""
+"""`python -m staff_api` serves the API with waitress; `python -m staff_api migrate` updates the database's schema."""
+# Serving brings the schema up to date too.
 import sys
 
 from chassis import serving

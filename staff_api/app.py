@@ -26,15 +26,13 @@ CACHE_HEADER = "X-Cep-Cache"  # how the CEP cache answered: hit, miss, revalidat
 
 def config_from_env(environ=os.environ):
     """The settings of the service, read from environment variables (docs/configuration.md)."""
-    return {
-        **settings_from_env("staff_api", 8002, environ),
-        "staff_api.cep_api_url": environ.get("CEP_API_URL", "http://127.0.0.1:8001"),
-        # The CEP API's token, when it has one: the dashboard's charts of its log come through here.
-        "staff_api.cep_api_token": environ.get("CEP_API_TOKEN", ""),
-        "staff_api.cep_timeout": float(environ.get("STAFF_CEP_TIMEOUT", "2.0")),
-        "staff_api.cep_cache_ttl": float(environ.get("STAFF_CEP_CACHE_TTL", "86400")),
-        "staff_api.cep_negative_ttl": float(environ.get("STAFF_CEP_NEGATIVE_TTL", "300")),
-    }
+    return {**settings_from_env("staff_api", 8002, environ),
+            "staff_api.cep_api_url": environ.get("CEP_API_URL", "http://127.0.0.1:8001"),
+            # The CEP API's token, when it has one: the dashboard's charts of its log come through here.
+            "staff_api.cep_api_token": environ.get("CEP_API_TOKEN", ""),
+            "staff_api.cep_timeout": float(environ.get("STAFF_CEP_TIMEOUT", "2.0")),
+            "staff_api.cep_cache_ttl": float(environ.get("STAFF_CEP_CACHE_TTL", "86400")),
+            "staff_api.cep_negative_ttl": float(environ.get("STAFF_CEP_NEGATIVE_TTL", "300"))}
 
 
 def create_app(config=None, cep_session=None):
@@ -57,13 +55,11 @@ def create_app(config=None, cep_session=None):
     app.get("/employees", callback=list_employees)
     app.post("/employees", callback=create_employee)
     app.get("/employees/<employee_id>", callback=get_employee)
-    app.put("/employees/<employee_id>", callback=change_employee)
-    app.patch("/employees/<employee_id>", callback=change_employee)
+    app.route("/employees/<employee_id>", ["PUT", "PATCH"], callback=change_employee)
     app.delete("/employees/<employee_id>", callback=delete_employee)
     app.get("/addresses/<cep>", callback=get_address)
     app.get("/cep-cache", callback=list_cache)
-    app.delete("/cep-cache", callback=evict)
-    app.delete("/cep-cache/<cep>", callback=evict)
+    app.delete(["/cep-cache", "/cep-cache/<cep>"], callback=evict)
     app.get("/cep-api/logs/summary", callback=summarize_cep_logs)
     return app
 

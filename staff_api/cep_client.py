@@ -1,5 +1,5 @@
-"""How the staff API talks to the CEP API: one GET within one deadline (chassis/outgoing.py), its
-answer checked (for cep_cache.py)."""
+"""How the staff API talks to the CEP API (for cep_cache.py): one GET within one deadline, its answer checked."""
+# The deadline and the size limit are chassis/outgoing.py's.
 import json
 import re
 import threading
@@ -25,8 +25,8 @@ class CepApiClient:
     """Calls the CEP API over HTTP, each call within one deadline of `timeout` seconds."""
 
     def __init__(self, base_url, timeout, token="", session=None):
-        """A client of the CEP API at `base_url`, with its `token` for the request log; an injected
-        `session` (deploy/pythonanywhere) is used as it is."""
+        """A client of the CEP API at `base_url`, with its `token` for the request log."""
+        # An injected `session` (deploy/pythonanywhere) is used as it is.
         self.base_url, self.timeout, self.token = base_url.rstrip("/"), timeout, token
         self.session = session or outgoing.deadline_session()
         self._up, self._probed_at = False, float("-inf")  # no /health probe yet: one is due
@@ -59,12 +59,10 @@ class CepApiClient:
         return summary
 
     def is_up(self):
-        """True when the last probe of the CEP API's /health got a 200; never raises, never waits.
-
-        At most one probe every HEALTH_PROBE_INTERVAL seconds, and while one thread probes, the
-        others get the last answer at once (False until the first probe has finished): monitors
-        poll /health, and a slow CEP API must not tie up every waitress thread.
-        """
+        """True when the last probe of the CEP API's /health got a 200; never raises, never waits."""
+        # At most one probe every HEALTH_PROBE_INTERVAL seconds, and while one thread probes, the others get
+        # the last answer at once (False until the first probe has finished): monitors poll /health, and a
+        # slow CEP API must not tie up every waitress thread.
         if self._probe_due() and self._probe_lock.acquire(blocking=False):
             try:
                 if self._probe_due():  # another thread may have probed meanwhile
@@ -107,9 +105,8 @@ def json_or_none(body):
 
 def is_record_of(record, cep):
     """True when `record` (decoded JSON) is a CEP record valid as the CEP API checks it, for the 8 digits `cep`."""
-    if not (isinstance(record, dict) and all(isinstance(record.get(name), str) for name in RECORD_FIELDS)):
-        return False
-    return (record["cep"] == f"{cep[:5]}-{cep[5:]}"  # NNNNN-NNN, and the one asked for
+    return (isinstance(record, dict) and all(isinstance(record.get(name), str) for name in RECORD_FIELDS)
+            and record["cep"] == f"{cep[:5]}-{cep[5:]}"  # NNNNN-NNN, and the one asked for
             and UF_PATTERN.fullmatch(record["uf"]) is not None
             and IBGE_PATTERN.fullmatch(record["ibge"]) is not None
             and all(len(record[name]) <= MAX_TEXT_LENGTH and not NOT_STORABLE.search(record[name])

@@ -1,9 +1,7 @@
 """GET / and GET /static/<name>: the dashboard, a page with an employee form, a grid and charts of the logs.
-
-Its files are plain data in static/ (index.html, dashboard.js, dashboard.css): no build step, no
-CDN, no framework, so it works offline. The page loads its files and calls the API by addresses
-relative to its own, so it works at / and under a prefix (/staff/ in the PythonAnywhere layout).
-"""
+Its files are plain data in static/: no build step, no CDN, no framework, so it works offline."""
+# The page loads its files and calls the API by addresses relative to its own, so it works at / and
+# under a prefix (/staff/ in the PythonAnywhere layout).
 from importlib.resources import files
 
 from bottle import HTTPResponse, request, response, static_file

@@ -37,8 +37,8 @@ class CepUnknown(StaffError):
 
 
 def find_page(page, per_page, filters, sort="id"):
-    """One page of employees, filtered by `uf` and `q` (part of a name or e-mail), sorted by `sort`
-    (a key of SORT_KEYS, "-" first for descending) and then by id."""
+    """One page of employees, filtered by `uf` and `q` (part of a name or e-mail), sorted by `sort`, then id."""
+    # `sort`: a key of SORT_KEYS, "-" first for descending.
     column = SORT_KEYS[sort.removeprefix("-")]
     query = Employee.select().order_by(column.desc() if sort.startswith("-") else column, Employee.id)
     if "uf" in filters:
@@ -98,8 +98,7 @@ def change(employee_id, fields, cep_cache):
             changed = query.execute()
     except IntegrityError:
         raise email_taken(fields["email"], outcome)
-    if not changed:  # deleted meanwhile (find says 404), or its CEP changed: decide again
-        find(employee_id)
+    if not changed:  # deleted meanwhile (the find() above says 404 then), or its CEP changed: decide again
         return change(employee_id, fields, cep_cache)
     return find(employee_id), outcome
 

@@ -1,5 +1,4 @@
-"""The staff API's tables (employees, the CEP cache, the request log), in its own database (a SQLite
-file, or PostgreSQL), owned by this service alone."""
+"""The staff API's tables (employees, CEP cache, request log), in its own database (SQLite or PostgreSQL), its alone."""
 from peewee import CharField, DoubleField, IntegerField, Model, TextField
 
 from chassis import request_log
@@ -65,8 +64,8 @@ class CepCacheEntry(BaseModel):
 
 
 class CacheVersion(BaseModel):
-    """One row, one number: every eviction from the CEP cache adds one, so that the other processes
-    of this service empty their memory of cache entries too (cep_cache.py)."""
+    """One row, one number: every eviction from the CEP cache adds one (cep_cache.py)."""
+    # So the other processes of this service empty their memory of cache entries too.
 
     version = IntegerField()
 

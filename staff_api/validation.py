@@ -15,8 +15,8 @@ READ_ONLY_FIELDS = ("id", "address", "created_at", "updated_at")
 
 
 def clean_employee(data, partial=False):
-    """Check a request body; return (clean fields, errors by field). `cep` comes back as 8 digits.
-    With `partial` (PATCH) missing fields stay as they are; otherwise required ones must be there."""
+    """Check a request body; return (clean fields, errors by field). `cep` comes back as 8 digits."""
+    # With `partial` (PATCH) missing fields stay as they are; otherwise the required ones must be there.
     errors = {name: "is read-only: the service fills it in" if name in READ_ONLY_FIELDS else "unknown field"
               for name in data if name not in MAX_LENGTHS}
     clean = clean_fields(data, MAX_LENGTHS, REQUIRED_FIELDS, partial, check_field, errors)
