@@ -314,21 +314,81 @@ def make_staff_app(engine, request):
         app.close()  # the cache's and the request log's threads write what they hold
 
 
+@pytest.fixture
+def make_cep_app(engine, request):
+    """make_cep_app(**settings) -> a CEP API app over this test's database (a SQLite copy, or a
+    PostgreSQL one, as cep_app), closed when the test ends."""
+    from cep_api.app import create_app
+
+    if engine == "postgresql":
+        url = request.getfixturevalue("new_postgres_database")(request.getfixturevalue("seeded_cep_template"))
+        where = {"cep_api.database_url": url}
+    else:
+        where = {"cep_api.db_path": str(request.getfixturevalue("cep_db_path"))}
+    apps = []
+
+    def make(**settings):
+        apps.append(create_app({**where, **{f"cep_api.{name}": value for name, value in settings.items()}}))
+        return apps[-1]
+
+    yield make
+    for app in apps:
+        app.close()
+
+
+# --- the chassis's tests: one test, run once per service ---------------------------------------
+
+SERVICES = ("cep_api", "staff_api")
+NO_CEP_API = "http://127.0.0.1:9"  # a port nobody listens on: a staff app that never reaches a CEP API
+
+
+@pytest.fixture(params=SERVICES)
+def service_name(request):
+    """The package of a service: a test of the chassis that takes it runs once for each service."""
+    return request.param
+
+
+@pytest.fixture
+def make_app(service_name, engine, request):
+    """make_app(**settings) -> an app of the service `service_name` on this test's engine, closed when
+    the test ends: the CEP API over the seeded sample, the staff API over an empty database and, unless
+    `cep_api_url` is given, no CEP API."""
+    if service_name == "cep_api":
+        return request.getfixturevalue("make_cep_app")
+    make_staff = request.getfixturevalue("make_staff_app")
+    return lambda cep_api_url=NO_CEP_API, **settings: make_staff(cep_api_url, **settings)
+
+
 def committed_rows(config, service, sql):
     """What `sql` reads over a connection of its own (so only what is committed) from the database
     in an app's config: PostgreSQL when it has a URL, else its SQLite file."""
-    import sqlite3
-
-    import psycopg2
-
-    url = config[f"{service}.database_url"]
-    conn = psycopg2.connect(url) if url else sqlite3.connect(config[f"{service}.db_path"])
+    conn = connect_to(config, service)
     try:
         cursor = conn.cursor()
         cursor.execute(sql)
         return cursor.fetchall()
     finally:
         conn.close()
+
+
+def run_on_database(config, service, sql):
+    """Run one statement on the database in an app's config, over a connection of its own, and commit."""
+    conn = connect_to(config, service)
+    try:
+        conn.cursor().execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def connect_to(config, service):
+    """A DB-API connection of our own to the database in an app's config: PostgreSQL or SQLite."""
+    import sqlite3
+
+    import psycopg2
+
+    url = config[f"{service}.database_url"]
+    return psycopg2.connect(url) if url else sqlite3.connect(config[f"{service}.db_path"])
 
 
 def count_rows(db_path, table):
