@@ -8,7 +8,7 @@ def install(app, public_rules):
     """Let pages on any origin read the routes of `app` whose rules start with `public_rules`."""
     app.config["chassis.public_rules"] = public_rules
     app.add_hook("after_request", allow_any_origin)
-    for rule in {route.rule for route in app.routes if route.rule.startswith(public_rules)}:
+    for rule in dict.fromkeys(route.rule for route in app.routes if route.rule.startswith(public_rules)):
         app.route(rule, "OPTIONS", preflight)
 
 
