@@ -359,6 +359,15 @@ def make_app(service_name, engine, request):
     return lambda cep_api_url=NO_CEP_API, **settings: make_staff(cep_api_url, **settings)
 
 
+@pytest.fixture
+def service_app(service_name, make_app, request):
+    """An app of the service `service_name` that works in full: the CEP API seeded, the staff API with
+    the real CEP API (cep_server) behind it, so that it can create employees."""
+    if service_name == "staff_api":
+        return make_app(cep_api_url=request.getfixturevalue("cep_server").url)
+    return make_app()
+
+
 def committed_rows(config, service, sql):
     """What `sql` reads over a connection of its own (so only what is committed) from the database
     in an app's config: PostgreSQL when it has a URL, else its SQLite file."""

@@ -1,17 +1,15 @@
-"""The OpenAPI documents and the /docs explorer: complete, valid, true to the code, served locally.
+"""The OpenAPI documents: complete, valid and true to the code. (How /openapi.json and the /docs
+explorer serve them, the chassis's: tests/chassis/test_explorer.py.)
 
 Each document is data, `openapi.json` in its package, read here as a client reads it. The tests
 below keep it honest: every route documented and nothing more, valid OpenAPI 3.1, examples that
 fit their schemas and are what the API answers, and the rules it states (fields, lengths, patterns,
 UFs) equal to the constants the validation code uses, so that the two cannot drift apart.
 """
-import importlib
 import json
 import re
 from collections import namedtuple
 from itertools import product
-from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -149,78 +147,6 @@ def test_max_length_counts_the_text_as_sent_like_the_document_says(clean, docume
         assert not errors.get(name, "").startswith("must be at most"), name
         _, errors = clean({name: " " + "x" * max_length}, partial=True)
         assert errors[name] == f"must be at most {max_length} characters"
-
-
-def test_openapi_json_serves_the_file_as_it_is(service):
-    app, _, package = service
-    answer = TestApp(app).get("/openapi.json")
-    assert answer.content_type == "application/json"
-    assert answer.body == document_file(package).read_bytes()
-
-
-# --- /docs --------------------------------------------------------------------------------
-
-def test_docs_page_loads_swagger_ui_from_this_server_by_relative_addresses(service):
-    app, document, package = service
-    client = TestApp(app)
-    page = client.get("/docs")
-    assert page.content_type == "text/html"
-    assert f"<title>{document['info']['title']}</title>" in page.text
-    loaded = re.findall(r'(?:src|href)="([^"]+)"', page.text)
-    assert loaded and all(not urlsplit(url).scheme and not url.startswith("/") for url in loaded), loaded
-    roots = importlib.import_module("chassis.explorer").STATIC_ROOTS
-    for url in loaded:  # the files themselves, byte for byte: Swagger UI's and the one that starts it
-        name = url.split("/")[-1]
-        assert client.get(urljoin("/docs", url)).body == (Path(roots[name]) / name).read_bytes()
-    starter = client.get("/docs/static/docs.js").text
-    assert 'url: "openapi.json"' in starter
-
-
-@pytest.mark.parametrize("path", [
-    "/docs/static/no-such-file.js",
-    "/docs/static/swagger-initializer.js",  # in the package, but not a file the page loads
-    "/docs/static/..",
-    "/docs/static/%2e%2e",
-    "/docs/static/..%2f..%2fapp.py",
-    "/docs/static/..%2F..%2F..%2Fcep_api%2Fapp.py",
-    "/docs/static/../../cep_api/app.py",
-    "/docs/static/%2Fetc%2Fpasswd",
-])
-def test_docs_static_serves_nothing_but_swagger_ui(service, path):
-    app = service.app
-    resp = TestApp(app).get(path, expect_errors=True)
-    assert resp.status_int == 404
-    assert resp.content_type == "application/json" and resp.json["error"]["status"] == 404
-
-
-class PrefixMount:
-    """WSGI: serve `app` under `prefix`, as a host that mounts each service under its own path does."""
-
-    def __init__(self, prefix, app):
-        self.prefix, self.app = prefix, app
-
-    def __call__(self, environ, start_response):
-        path = environ["PATH_INFO"]
-        if not path.startswith(self.prefix + "/"):
-            start_response("404 Not Found", [("Content-Type", "text/plain")])
-            return [b"outside the mount"]
-        environ["SCRIPT_NAME"] += self.prefix
-        environ["PATH_INFO"] = path[len(self.prefix):]
-        return self.app(environ, start_response)
-
-
-def test_docs_and_try_it_out_work_under_a_path_prefix(cep_app):
-    client = TestApp(PrefixMount("/cep", cep_app))
-    page = client.get("/cep/docs")
-    for url in re.findall(r'(?:src|href)="([^"]+)"', page.text):
-        assert client.get(urljoin("/cep/docs", url)).status_int == 200
-    document_url = urljoin("/cep/docs", "openapi.json")
-    document = client.get(document_url).json
-    assert document == CEP_OPENAPI
-    # Swagger UI resolves a relative server against the document's address, then adds the path.
-    server = urljoin(document_url, document["servers"][0]["url"])
-    assert server == "/cep/"
-    assert client.get(server.rstrip("/") + "/ceps/01001000").json["logradouro"] == "Praça da Sé"
 
 
 # --- helpers ------------------------------------------------------------------------------
