@@ -389,6 +389,29 @@ def test_the_preflight_of_a_public_read_is_a_204_that_allows_get_and_head_only(c
     assert int(resp.headers["Access-Control-Max-Age"]) > 0
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_a_preflight_never_lists_a_write_method(client, method):
+    asked = {**ORIGIN, "Access-Control-Request-Method": method}
+    for path in ("/ceps", "/ceps/01001000"):
+        resp = client.options(path, headers=asked, expect_errors=True)
+        allowed = [name.strip() for name in resp.headers.get("Access-Control-Allow-Methods", "").split(",")]
+        assert method not in allowed, (method, path)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: chassis/cors.py preflight() grants every preflight of a public path and echoes the headers asked for; "
+    "POST is CORS-safelisted, so Allow-Methods: GET, HEAD does not stop it: a browser then sends a page's "
+    "JSON POST /ceps (test_viacep_browser.py). It should grant only Access-Control-Request-Method GET or HEAD"))
+def test_a_preflight_for_a_json_post_grants_nothing(client):
+    """POST needs no place in Allow-Methods (CORS lets it through whatever that says): a browser sends
+    a JSON POST once the preflight allows any origin and the Content-Type header."""
+    asked = {**ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    resp = client.options("/ceps", headers=asked, expect_errors=True)
+    allowed_headers = resp.headers.get("Access-Control-Allow-Headers", "").lower()
+    assert not ("Access-Control-Allow-Origin" in resp.headers and "content-type" in allowed_headers), \
+        dict(resp.headers)
+
+
 def test_no_preflight_opens_the_request_log(client):
     asked = {**ORIGIN, "Access-Control-Request-Method": "GET"}
     for path in ("/logs", "/logs/summary"):
@@ -402,9 +425,9 @@ def test_a_preflight_needs_no_token_and_cors_never_opens_writes_with_one(cep_db_
     app = create_app({"cep_api.db_path": str(cep_db_path), "cep_api.token": "secret"})
     try:
         client = TestApp(app)
-        asked = {**ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
-        resp = client.options("/ceps", headers=asked)
-        assert resp.status_int == 204 and "POST" not in resp.headers["Access-Control-Allow-Methods"]
+        asked = {**ORIGIN, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "if-none-match"}
+        for path in ("/ceps", "/ws/01001000/json/"):  # a browser sends no token with a preflight
+            assert client.options(path, headers=asked).status_int == 204
         refused = client.post_json("/ceps", {"cep": "01001-999", "localidade": "São Paulo", "uf": "SP"},
                                    headers=ORIGIN, expect_errors=True)
         assert refused.status_int == 401 and "Access-Control-Allow-Origin" not in refused.headers
