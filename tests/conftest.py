@@ -232,6 +232,31 @@ def get_once_up(url, timeout=10):
             time.sleep(0.05)
 
 
+@pytest.fixture
+def run_service(tmp_path):
+    """run_service(name, **env) -> (process, url): `python -m name` on a loopback port, stopped at the end."""
+    processes = []
+
+    def start(name, **env):
+        port = free_port()
+        prefix = "CEP_API" if name == "cep_api" else "STAFF_API"
+        environ = {key: value for key, value in os.environ.items() if not key.endswith("_TOKEN")}
+        environ.update({f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(port),
+                        f"{prefix}_DB": str(tmp_path / f"{name}.sqlite3"), **env})
+        process = subprocess.Popen([sys.executable, "-m", name], cwd=REPO_ROOT, env=environ,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        get_once_up(url + "/health")
+        return process, url
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+
+
 PORTS_HANDED_OUT = set()
 
 

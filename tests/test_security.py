@@ -1,23 +1,21 @@
-"""Issue #9: tokens, security headers, private files, bounded bodies, and the cache's housekeeping.
+"""Each service's own security: which routes need its token, SIGTERM writing the cache's last hits,
+and the CEP cache's housekeeping.
 
-The fault tests of the staff API's outgoing calls (trickling, redirecting servers) are in
+How the chassis checks a token, sends the security headers, refuses bodies and paths, keeps its
+files private and refuses to listen beyond loopback without a token: tests/chassis/. The fault
+tests of the staff API's outgoing calls (trickling, redirecting servers) are in
 test_cep_client_faults.py; the bad-input tables in test_cep_api.py and test_staff_api.py.
 """
 import json
-import os
 import signal
-import socket
 import sqlite3
-import stat
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 from webtest import TestApp
 
-from conftest import REPO_ROOT, assert_error, count_rows, free_port, get_once_up
+from conftest import assert_error, count_rows
 
 TOKEN = "s3cret-token-for-tests"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -62,13 +60,6 @@ def test_cep_api_writes_need_the_token(guarded_cep, cep_db_path, method, path, b
     assert send(BEARER).status_int in (200, 201, 204)
 
 
-def test_cep_api_reads_stay_open_and_unknown_routes_are_still_404_and_405(guarded_cep):
-    for path in ("/ceps/01001000", "/ceps?uf=SP", "/health", "/docs", "/openapi.json", "/docs/static/docs.js"):
-        assert guarded_cep.get(path).status_int == 200, path
-    assert_error(guarded_cep.post("/nowhere", expect_errors=True), 404)
-    assert_error(guarded_cep.put("/health", expect_errors=True), 405)
-
-
 def test_without_a_token_writes_are_open(cep_app):
     assert TestApp(cep_app).post_json("/ceps", NEW_CEP).status_int == 201
 
@@ -105,88 +96,7 @@ def test_every_staff_route_but_the_open_ones_needs_the_token(guarded_staff, staf
     assert guarded_staff.get("/employees/1", headers=BEARER).json["name"] == "Ana Souza"
 
 
-def test_a_service_refuses_to_listen_beyond_loopback_without_a_token(tmp_path):
-    env = {key: value for key, value in os.environ.items() if not key.endswith("_TOKEN")}
-    for service, prefix in (("cep_api", "CEP_API"), ("staff_api", "STAFF_API")):
-        run = subprocess.run([sys.executable, "-m", service], cwd=REPO_ROOT, capture_output=True, text=True,
-                             timeout=30, env={**env, f"{prefix}_HOST": "0.0.0.0",
-                                              f"{prefix}_DB": str(tmp_path / f"{service}.sqlite3")})
-        assert run.returncode == 2
-        assert f"{prefix}_TOKEN" in run.stderr and f"{prefix}_ALLOW_OPEN=1" in run.stderr
-
-
-@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
-                                            ("localhost", True), ("0.0.0.0", False), ("::", False),
-                                            ("192.168.0.10", False), ("example.com", False)])
-def test_which_hosts_count_as_loopback(host, loopback):
-    from chassis.serving import is_loopback
-
-    assert is_loopback(host) == loopback
-
-
-# --- files -----------------------------------------------------------------------------------
-
-def assert_private(directory):
-    """The directory is 0700, its files 0600, and a write has made SQLite's -wal file too."""
-    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    files = list(directory.iterdir())
-    assert any(path.name.endswith("-wal") for path in files)
-    assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in files} == {path.name: 0o600 for path in files}
-
-
-def test_the_cep_database_the_service_creates_is_private(tmp_path):
-    from cep_api.app import create_app
-
-    path = tmp_path / "new" / "cep.sqlite3"
-    TestApp(create_app({"cep_api.db_path": str(path)})).post_json("/ceps", NEW_CEP)
-    assert_private(path.parent)
-
-
-def test_the_staff_database_the_service_creates_is_private(tmp_path, cep_server, make_staff_app, staff_db_path):
-    path = tmp_path / "new" / "staff.sqlite3"  # a file: staff_db_path keeps this test on SQLite
-    TestApp(make_staff_app(cep_server.url, db_path=str(path))).post_json("/employees", ANA)
-    assert_private(path.parent)
-
-
-# --- served by the real entry points: body cap, SIGTERM -------------------------------------
-
-@pytest.fixture
-def run_service(tmp_path):
-    """run_service(name, **env) -> (process, url): `python -m name` on a loopback port, stopped at the end."""
-    processes = []
-
-    def start(name, **env):
-        port = free_port()
-        prefix = "CEP_API" if name == "cep_api" else "STAFF_API"
-        environ = {key: value for key, value in os.environ.items() if not key.endswith("_TOKEN")}
-        environ.update({f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(port),
-                        f"{prefix}_DB": str(tmp_path / f"{name}.sqlite3"), **env})
-        process = subprocess.Popen([sys.executable, "-m", name], cwd=REPO_ROOT, env=environ,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        get_once_up(url + "/health")
-        return process, url
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-
-
-def test_waitress_refuses_a_huge_body_without_reading_it(run_service):
-    _, url = run_service("cep_api")
-    just_too_big = requests.post(url + "/ceps", data=b"{" + b" " * (101 * 1024) + b"}",
-                                 headers={"Content-Type": "application/json"}, timeout=10)
-    assert just_too_big.status_code == 413 and just_too_big.json()["error"]["status"] == 413
-    # Headers announcing 10 MiB, and no body at all: the answer comes at once, nothing is buffered.
-    port = int(url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
-        conn.sendall(b"POST /ceps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 10485760\r\n\r\n")
-        assert conn.recv(100).startswith(b"HTTP/1.1 413")
-
+# --- served by the real entry point: SIGTERM ------------------------------------------------
 
 def test_sigterm_writes_the_hit_counts_of_the_last_second(run_service, cep_server, tmp_path):
     process, url = run_service("staff_api", CEP_API_URL=cep_server.url)
