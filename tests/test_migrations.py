@@ -1,5 +1,6 @@
-"""Schema migrations: a database made by an older version opens with this code, keeps its rows and
-gets today's shape; a second start changes nothing; two processes starting at once migrate once."""
+"""Each service's schema migrations: a database made by an older version opens with this code, keeps
+its rows and gets today's shape; a second start changes nothing; two processes starting at once
+migrate once. The runner's own rules, on a toy schema: tests/chassis/test_migration_runner.py."""
 import os
 import sqlite3
 import subprocess
@@ -91,17 +92,8 @@ def test_a_staff_database_from_before_migrations_keeps_its_rows_and_gets_todays_
     assert schema_of(path) == (tables, version)
 
 
-def test_a_new_database_is_made_in_todays_shape_with_every_migration_counted(tmp_path):
-    from cep_api.app import create_app
-    from cep_api.migrations import MIGRATIONS
-
-    path = tmp_path / "new.sqlite3"
-    create_app({"cep_api.db_path": str(path), "cep_api.log": False})
-    assert schema_of(path)[1] == [(len(MIGRATIONS),)]
-
-
 def test_roll_ups_packed_as_blobs_go_and_are_made_again_from_the_rows(cep_app, cep_db_path):
-    """Migration 4: log_minute as #10's first roll-ups made it (durations as packed doubles) is
+    """Migration 4: log_minute as the first roll-ups made it (durations as packed doubles) is
     dropped; the table comes back with its durations as text, for the writer to fill again."""
     from cep_api.migrations import MIGRATIONS
     from cep_api.models import TABLES, db
@@ -138,18 +130,3 @@ def test_two_processes_migrating_at_once_migrate_once(tmp_path, service, variabl
     assert [process.returncode for process in processes] == [0, 0], outputs
     firsts = sorted(stdout.split(" the schema")[0] for stdout, _ in outputs)
     assert firsts == sorted([applied, "applied nothing;"])
-
-
-def test_a_database_newer_than_the_code_is_refused(tmp_path):
-    from cep_api.app import create_app
-    from cep_api.migrations import MIGRATIONS
-    from cep_api.models import TABLES, db
-
-    path = tmp_path / "cep.sqlite3"
-    create_app({"cep_api.db_path": str(path), "cep_api.log": False})
-    conn = sqlite3.connect(path)
-    with conn:
-        conn.execute("UPDATE schema_version SET version = 99")
-    conn.close()
-    with pytest.raises(RuntimeError, match="newer version of this service"):
-        migrate(db, MIGRATIONS, TABLES)
