@@ -140,7 +140,7 @@ class DomainErrors:
 def render_error(error):
     """Bottle's error handler: every error, ours or Bottle's own, becomes JSON, never HTML."""
     if isinstance(error.exception, DATABASE_DOWN):  # 503 (or 507), never 500: it is no bug of ours
-        full = any(words in str(error.exception) for words in ("full", "No space left"))  # SQLite's, PostgreSQL's
+        full = any(words in text for text in messages(error.exception) for words in ("full", "No space left"))
         error = ApiError(507, "The database's disk is full; nothing was saved.") if full else \
             ApiError(503, "The database cannot be reached; nothing was saved, try again later.", Retry_After="5")
         error.apply(response)
@@ -157,6 +157,14 @@ def render_error(error):
     response.content_type = "application/json"
     request.app.trigger_hook("after_request")  # Bottle has replaced the headers with the error's own
     return json_bytes({"error": body})
+
+
+def messages(exception):
+    """The messages of `exception` and of those it happened while handling: a failed COMMIT ("database or
+    disk is full", SQLite's; "No space left on device", PostgreSQL's) may hide behind a failed ROLLBACK."""
+    while exception is not None:
+        yield str(exception)
+        exception = exception.__context__
 
 
 def add_headers():

@@ -317,9 +317,6 @@ def test_staff_api_on_a_full_disk_refuses_writes_serves_reads_and_writes_again_o
     staff.stop()  # before the filesystem is unmounted
 
 
-@pytest.mark.xfail(strict=True, reason="bug: SQLite's 'database or disk is full' comes at COMMIT, and peewee's "
-                   "ROLLBACK after it fails with 'cannot rollback - no transaction is active', the exception "
-                   "render_error (chassis/web.py) reads: it answers 503 'cannot be reached'")
 def test_staff_api_on_a_full_disk_says_the_disk_is_full(small_filesystem, cep_process, start_service):
     staff, ana, _ = staff_api_on_a_full_disk(small_filesystem, cep_process, start_service)
     for method, path, body in [("POST", "/employees", employee(2)), ("PATCH", f"/employees/{ana}", {"role": "x"})]:
