@@ -2,7 +2,8 @@
 
 Each fault is a tiny server in threads (RawServer) that answers the way a broken, slow or wrong
 server would; the client must turn every one of them into CepServiceUnavailable, within its
-one deadline, and never take someone else's answer for the CEP API's.
+one deadline, and never take someone else's answer for the CEP API's. (The deadline socket itself,
+and outgoing.get, the chassis's: tests/chassis/test_outgoing.py.)
 """
 import json
 import socket
@@ -14,7 +15,6 @@ import requests
 
 import staff_api.cep_client
 from conftest import free_port
-from chassis.outgoing import DeadlineSocket
 from staff_api.cep_client import MAX_BODY_BYTES, RECORD_FIELDS, CepApiClient, CepServiceUnavailable
 
 SE = {"cep": "01001-000", "logradouro": "Praça da Sé", "complemento": "lado ímpar", "bairro": "Sé",
@@ -171,17 +171,6 @@ def test_a_closed_port_fails_fast(client):
     message, elapsed = fetch_fails(client(f"http://127.0.0.1:{free_port()}"))
     assert message == "The CEP API could not be reached"
     assert elapsed < TIMEOUT  # refused at once: not a wait for the deadline
-
-
-def test_a_read_after_the_deadline_fails_even_with_data_waiting():
-    near, far = socket.socketpair()
-    with DeadlineSocket(fileno=near.detach()) as sock, far:
-        far.sendall(b"late")
-        sock.deadline = time.monotonic() - 0.001
-        with pytest.raises(TimeoutError):
-            sock.recv_into(bytearray(4))
-        sock.deadline = time.monotonic() + TIMEOUT
-        assert sock.recv_into(bytearray(4)) == 4
 
 
 def test_a_reused_connection_gets_a_deadline_of_its_own(raw_server, client):
