@@ -1,4 +1,4 @@
-"""GET /logs/summary: each route's and each minute's figures, exact percentiles, fast over a day.
+"""GET /logs, and GET /logs/summary: each route's and each minute's figures, exact percentiles, fast over a day.
 
 Once a minute is over, the database rolls it up (roll_up): one log_minute row per route, its
 durations joined in one text. A summary reads those, and the rows of the minutes not rolled up yet.
@@ -13,12 +13,13 @@ from collections import Counter, defaultdict
 from bottle import request
 from peewee import Case, Cast, CharField, CompositeKey, IntegerField, Model, TextField, fn
 
-from .params import read_whole_number, reject_query_errors, unknown_parameters
+from .params import read_milliseconds, read_page, read_time, read_whole_number, reject_query_errors, unknown_parameters
 from .web import iso_utc, send_json
 
 ROLLUP_DELAY = 30  # seconds after a minute's end before it is rolled up: slow requests' rows are in by then
 MINUTES_PER_ROLLUP = 5  # at most, in one write transaction (catching up after a restart)
 LONGEST_WINDOW = 1440  # minutes: the longest summary reads no further back
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER")  # as logged: any other is "OTHER"
 STATUS_CLASSES = (2, 3, 4, 5)  # 2xx to 5xx, counted per minute
 CACHE_HITS = ("hit", "revalidated", "stale")  # answered from a cache, as the staff API's cache counts them
 
@@ -110,6 +111,33 @@ def rolled_through(minutes, default):
     """The newest minute rolled up (Unix minutes), or `default` when none is."""
     newest = minutes.select(fn.MAX(minutes.minute)).scalar()
     return default if newest is None else newest
+
+
+def list_logs():
+    """GET /logs: one page of the request log, newest first, filtered by route, method, status, time, ms."""
+    table, _, cache_header = request.app.config["chassis.log_tables"]
+    errors = unknown_parameters("page", "per_page", "route", "method", "status", "since", "until", "min_ms")
+    page, per_page = read_page(errors)
+    query, sent = table.select(), request.query
+    if "route" in sent:  # compared whole (route = ?), so any text is harmless
+        query = query.where(table.route == sent.getunicode("route", "").strip())
+    if "method" in sent:
+        method = sent.getunicode("method", "").strip()
+        if method not in METHODS:
+            errors["method"] = "must be one of " + ", ".join(METHODS)
+        query = query.where(table.method == method)
+    if "status" in sent:
+        query = query.where(table.status == read_whole_number("status", 0, 100, 599, errors))
+    if "since" in sent:
+        query = query.where(table.time >= read_time("since", errors))
+    if "until" in sent:
+        query = query.where(table.time < read_time("until", errors))
+    if "min_ms" in sent:
+        query = query.where(table.ms >= read_milliseconds("min_ms", errors))
+    reject_query_errors(errors)
+    rows = query.order_by(table.time.desc(), table.id.desc()).paginate(page, per_page)
+    return send_json({"items": [row.to_dict(cache_header is not None) for row in rows], "page": page,
+                      "per_page": per_page, "total": query.count()})
 
 
 def summarize_logs():

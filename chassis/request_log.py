@@ -8,13 +8,11 @@ import queue
 import threading
 import time
 
-from bottle import request
 from peewee import CharField, DoubleField, IntegerField, Model, fn
 
 from . import log_summary, outgoing
 from .background import Worker
-from .params import read_milliseconds, read_page, read_time, read_whole_number, reject_query_errors, unknown_parameters
-from .web import DATABASE_DOWN, iso_utc, send_json
+from .web import DATABASE_DOWN, iso_utc
 
 # Small, frequent batches: the writer holds the GIL while it binds a batch's values, and the
 # request threads wait meanwhile (a waiting thread was ~4 ms late with 500 rows, ~2.7 ms with 100).
@@ -23,7 +21,6 @@ BATCH_ROWS = 100  # rows per write transaction: each one short, so other writers
 PRUNE_INTERVAL = 60.0  # seconds between two prunings of old rows
 ROLLUP_INTERVAL = 15.0  # seconds between two looks for minutes to roll up
 MAX_QUEUED = 10_000  # rows waiting to be written at most (the database may be down): more are dropped, and counted
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # logged as they are; any other as "OTHER"
 COLUMNS = ("time", "method", "route", "status", "ms", "bytes", "cache", "cep_ms")  # a queued row's order
 
 log = logging.getLogger(__name__)
@@ -68,7 +65,7 @@ def install(app, tables, settings, cache_header=None):
     """GET /logs and /logs/summary over `tables`, and a row per request unless the `log` setting is off."""
     # cache_header: the header that says how a cache answered (a service with a cache logs it)
     app.config["chassis.log_tables"] = (*tables, cache_header)
-    app.get("/logs", callback=list_logs)
+    app.get("/logs", callback=log_summary.list_logs)
     app.get("/logs/summary", callback=log_summary.summarize_logs)
     if settings["log"]:
         app.install(RequestLogger(tables, settings["log_retention_days"], settings["log_max_rows"], cache_header))
@@ -121,7 +118,7 @@ class RequestLogger:
             body = wsgi(environ, keeping_start_response)
             route, method, headers = environ.get("bottle.route"), environ["REQUEST_METHOD"], answered["headers"]
             size = sum(map(len, body)) if isinstance(body, list) else int(headers.get("Content-Length", 0))
-            self.record((came_in, method if method in METHODS else "OTHER", route.rule if route else "(none)",
+            self.record((came_in, method if method in log_summary.METHODS else "OTHER", route.rule if route else "(none)",
                          int(answered["status"].split()[0]), round((time.perf_counter() - started) * 1000, 3), size,
                          headers.get(self.cache_header, "")[:20], outgoing.waited_ms()))
             self._worker.poke()
@@ -182,30 +179,3 @@ class RequestLogger:
         oldest = rows.select(fn.MIN(rows.time)).scalar()  # the oldest minute's roll-up may outlive a few rows
         rolled_up = self.minutes.delete()
         (rolled_up if oldest is None else rolled_up.where(self.minutes.minute < oldest // 60)).execute()
-
-
-def list_logs():
-    """GET /logs: one page of the request log, newest first, filtered by route, method, status, time, ms."""
-    table, _, cache_header = request.app.config["chassis.log_tables"]
-    errors = unknown_parameters("page", "per_page", "route", "method", "status", "since", "until", "min_ms")
-    page, per_page = read_page(errors)
-    query, sent = table.select(), request.query
-    if "route" in sent:  # compared whole (route = ?), so any text is harmless
-        query = query.where(table.route == sent.getunicode("route", "").strip())
-    if "method" in sent:
-        method = sent.getunicode("method", "").strip()
-        if method not in (*METHODS, "OTHER"):
-            errors["method"] = "must be one of " + ", ".join((*METHODS, "OTHER"))
-        query = query.where(table.method == method)
-    if "status" in sent:
-        query = query.where(table.status == read_whole_number("status", 0, 100, 599, errors))
-    if "since" in sent:
-        query = query.where(table.time >= read_time("since", errors))
-    if "until" in sent:
-        query = query.where(table.time < read_time("until", errors))
-    if "min_ms" in sent:
-        query = query.where(table.ms >= read_milliseconds("min_ms", errors))
-    reject_query_errors(errors)
-    rows = query.order_by(table.time.desc(), table.id.desc()).paginate(page, per_page)
-    return send_json({"items": [row.to_dict(cache_header is not None) for row in rows], "page": page,
-                      "per_page": per_page, "total": query.count()})
