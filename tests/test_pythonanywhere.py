@@ -205,9 +205,10 @@ def test_naive_one_worker_layout_waits_for_itself_until_the_timeout(cep_app, mak
     assert count_rows(staff_db_path, "employee") == 0
 
 
-def test_wsgi_adapter_carries_bodies_queries_and_encoded_paths(cep_app):
+def test_wsgi_adapter_carries_bodies_queries_and_encoded_paths(make_cep_app):
     session = requests.Session()
-    session.mount("http://cep.test/", WSGIAdapter(cep_app))
+    # The adapter sends the URL's host as Host: the app must answer for that name.
+    session.mount("http://cep.test/", WSGIAdapter(make_cep_app(allowed_hosts=("cep.test",))))
     record = {"cep": "01001-999", "logradouro": "Rua do Adaptador", "localidade": "São Paulo", "uf": "SP"}
 
     created = session.post("http://cep.test/ceps", json=record, timeout=0.001)  # no timeout in-process
