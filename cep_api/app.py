@@ -42,7 +42,7 @@ def create_app(config=None):
     app = Bottle()
     app.config.update({**config_from_env(), **(config or {})})
     settings = section(app.config, "cep_api")
-    open_and_migrate(db, settings, MIGRATIONS, TABLES, create_search_index)  # today's tables, and what an older database lacks
+    open_and_migrate(db, settings, MIGRATIONS, TABLES, create_search_index)  # today's tables, from any older ones
     app.add_hook("after_request", db.close_connection)
     web.install(app, settings, ERROR_STATUS, error_headers)
     auth.install(app, settings["token"], "cep_api", open_reads=True)  # CEPs are public data
@@ -118,7 +118,7 @@ def get_viacep(cep, shape="json"):
 
 
 def get_viacep_xml(cep):
-    """GET /ws/<cep>/xml/: the record as ViaCEP's XML (<xmlcep>); a CEP with no record is <xmlcep><erro>true</erro></xmlcep>."""
+    """GET /ws/<cep>/xml/: the record in ViaCEP's XML; a CEP with no record is <xmlcep><erro>true</erro></xmlcep>."""
     return get_viacep(cep, "xml")
 
 

@@ -1,5 +1,6 @@
 """The CEP API's tables, in its own database (a SQLite file, or PostgreSQL), owned by this service alone."""
 from contextlib import contextmanager
+from pathlib import Path
 
 from peewee import CharField, IntegerField, Model
 
@@ -73,28 +74,19 @@ def writing():
          .execute())
 
 
-# What ?q= searches, on SQLite: an FTS5 table of the trigrams of each CEP's street and district
-# keys, its rowid the CEP as a number (so its order is the CEPs'), kept in step by triggers.
-# Contentless (content=''): it holds the index only, and a delete must name what was indexed.
-SEARCH_KEY = "{row}.street_key || char(10) || {row}.district_key"  # a line break: no match spans the two
-SQLITE_SEARCH = ["CREATE VIRTUAL TABLE cep_search USING fts5(key, tokenize='trigram', content='')",
-                 f"INSERT INTO cep_search (rowid, key) SELECT CAST(cep AS INTEGER), {SEARCH_KEY.format(row='cep')} FROM cep",
-                 *[f"CREATE TRIGGER cep_search_{name} AFTER {name} ON cep BEGIN {actions} END" for name, actions in (
-                     ("insert", "INSERT INTO cep_search (rowid, key) VALUES (CAST(new.cep AS INTEGER), {new});"),
-                     ("delete", "INSERT INTO cep_search (cep_search, rowid, key) VALUES ('delete', CAST(old.cep AS INTEGER), {old});"),
-                     ("update", "INSERT INTO cep_search (cep_search, rowid, key) VALUES ('delete', CAST(old.cep AS INTEGER), {old});"
-                                " INSERT INTO cep_search (rowid, key) VALUES (CAST(new.cep AS INTEGER), {new});"))]]
+SQLITE_SEARCH = (Path(__file__).parent / "search.sql").read_text(encoding="utf-8")  # a data file: SQL reads best as SQL
 
 
 def create_search_index():
-    """Make what ?q= searches, once: SQLite's FTS5 table (SQLITE_SEARCH), or PostgreSQL's trigram indexes."""
+    """Make what ?q= searches, once: SQLite's FTS5 table (search.sql), or PostgreSQL's trigram indexes."""
     if db.is_postgres():
         db.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # a trusted extension: the database's owner may
         for column in ("street_key", "district_key"):
-            db.execute_sql(f"CREATE INDEX IF NOT EXISTS cep_{column}_trigrams ON cep USING gin ({column} gin_trgm_ops)")
+            db.execute_sql(f"CREATE INDEX IF NOT EXISTS cep_{column}_trigrams ON cep "
+                           f"USING gin ({column} gin_trgm_ops)")
     elif not db.table_exists("cep_search"):
-        for statement in SQLITE_SEARCH:
-            db.execute_sql(statement.format(new=SEARCH_KEY.format(row="new"), old=SEARCH_KEY.format(row="old")))
+        for statement in SQLITE_SEARCH.split("\n\n"):
+            db.execute_sql(statement)
 
 
 def search_index(key, spans, limit):
@@ -109,4 +101,4 @@ def search_index(key, spans, limit):
 
 
 RequestLog, LogMinute = request_log.tables(db)  # the chassis's request log, in this service's database
-TABLES = [Cep, DataVersion, RequestLog, LogMinute]  # every table, as migrations.py creates them (the first tells a new database)
+TABLES = [Cep, DataVersion, RequestLog, LogMinute]  # every table; the first tells a new database

@@ -52,7 +52,7 @@ class Worker:
             self._do_round(closing)
 
     def _do_round(self, closing):
-        """One round of the job, the round lock held (and let go here); a failed round is logged, the next may succeed."""
+        """One round of the job, the round lock held (let go here); a failed round is logged: the next may work."""
         self._last_round = time.monotonic()
         try:
             self.job(closing)

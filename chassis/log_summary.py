@@ -159,7 +159,8 @@ def read_minutes():
 def summarize(rows, minutes_table, minutes, with_cache):
     """The summary from the minute `minutes` ago on; `with_cache`: with the cache's outcomes and waits."""
     first = int((time.time() - minutes * 60) // 60)  # whole minutes, so rolled-up ones fit
-    rolled = rolled_through(minutes_table, default=first - 1)  # read once: a roll-up meanwhile is neither missed nor doubled
+    # Read once: a roll-up that happens meanwhile is neither missed nor counted twice.
+    rolled = rolled_through(minutes_table, default=first - 1)
     found = [*minutes_table.select(*columns(minutes_table)).where(minutes_table.minute.between(first, rolled)).tuples(),
              *grouped(rows, max(first, rolled + 1) * 60, math.inf).tuples()]
     by_route, by_minute, everything = defaultdict(Figures), defaultdict(Figures), Figures()

@@ -118,7 +118,8 @@ class RequestLogger:
             body = wsgi(environ, keeping_start_response)
             route, method, headers = environ.get("bottle.route"), environ["REQUEST_METHOD"], answered["headers"]
             size = sum(map(len, body)) if isinstance(body, list) else int(headers.get("Content-Length", 0))
-            self.record((came_in, method if method in log_summary.METHODS else "OTHER", route.rule if route else "(none)",
+            method = method if method in log_summary.METHODS else "OTHER"  # a client may send a 250 kB one
+            self.record((came_in, method, route.rule if route else "(none)",
                          int(answered["status"].split()[0]), round((time.perf_counter() - started) * 1000, 3), size,
                          headers.get(self.cache_header, "")[:20], outgoing.waited_ms()))
             self._worker.poke()

@@ -135,7 +135,7 @@ def evict(cep=None):
 
 
 def summarize_cep_logs():
-    """The CEP API's log summary, read on the server side: the dashboard's charts, with no CEP API token in a browser."""
+    """GET /cep-api/logs/summary: the CEP API's, read here, so that no browser holds the CEP API's token."""
     return send_json(cep_cache().client.log_summary(read_minutes()))
 
 

@@ -71,4 +71,4 @@ class CacheVersion(BaseModel):
 
 
 RequestLog, LogMinute = request_log.tables(db)  # the chassis's request log, in this service's database
-TABLES = [Employee, CepCacheEntry, CacheVersion, RequestLog, LogMinute]  # every table, as migrations.py creates them (the first tells a new database)
+TABLES = [Employee, CepCacheEntry, CacheVersion, RequestLog, LogMinute]  # every table; the first tells a new database
