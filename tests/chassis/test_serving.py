@@ -113,6 +113,17 @@ def test_migrate_makes_a_new_database_and_says_what_it_applied(service_name, ser
     assert capsys.readouterr().out.startswith("applied nothing;")
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "staff.example.org"])  # a name may resolve to any address
+def test_main_refuses_a_host_beyond_loopback_without_a_token_before_it_opens_anything(service_name, service_env,
+                                                                                     monkeypatch, capsys, host):
+    prefix = service_name.upper()
+    monkeypatch.setenv(f"{prefix}_HOST", host)
+    assert main_of(service_name)([]) == 2
+    said = capsys.readouterr().err
+    assert f"refusing to listen on {host} without {prefix}_TOKEN" in said and f"{prefix}_ALLOW_OPEN=1" in said
+    assert not service_env[1].exists()  # not even its database was made
+
+
 def test_sigterm_stops_the_server_after_the_request_log_has_written_its_queue(service_name, service_env,
                                                                               monkeypatch):
     """In this process, so that what it runs is measured: a thread asks /health, then sends SIGTERM."""
