@@ -28,6 +28,7 @@ EMPLOYEES = 12  # POST /staff/employees, all with one CEP: 1 miss, then hits
 ADDRESS_LOOKUPS = 4  # GET /staff/addresses/<cep>: hits
 CEP_LOOKUPS = 4  # GET /cep/ceps/<cep>, straight to the CEP API
 CEP = "01001000"
+UNKNOWN_CEP = "99999999"  # in no range of the sample: the CEP API answers 404
 HIT_OUTCOMES = ("hit", "revalidated", "stale")  # each adds 1 to its entry's hits (cep_cache._answer_from)
 
 # The WSGI file a user would write: the one app, built at import, in the master. It tells which
@@ -131,9 +132,11 @@ def count(db_path, sql):
         conn.close()
 
 
-def exercise_and_check(server, directory):
+def exercise_and_check(server, directory, poke=False):
     """Make the requests (employees, address and CEP lookups), then wait until both request logs
-    have their rows and the cache's table its hits."""
+    have their rows and the cache's table its hits. With `poke`, a request to each service at each
+    look meanwhile (a server whose app threads do not run between requests writes only while it
+    answers): a lookup of an unknown CEP, whose hits and rows are not among those counted."""
     server.get("/cep/health", time.monotonic() + START_TIMEOUT)
     answered_by, outcomes = collections.Counter(), collections.Counter()
     built_in = set()
@@ -170,7 +173,8 @@ def exercise_and_check(server, directory):
         return {
             "staff employee rows": count(staff_db, "SELECT count(*) FROM request_log "
                                                    "WHERE method = 'POST' AND route = '/employees'"),
-            "staff address rows": count(staff_db, "SELECT count(*) FROM request_log WHERE route = '/addresses/<cep>'"),
+            "staff address rows": count(staff_db, "SELECT count(*) FROM request_log "
+                                                  "WHERE route = '/addresses/<cep>' AND status = 200"),
             # The CEP API also logs the staff API's in-process lookups (a miss): at least those sent to it.
             "CEP API lookup rows": min(CEP_LOOKUPS, count(cep_db, "SELECT count(*) FROM request_log "
                                                                   "WHERE route = '/ceps/<cep>'") or 0),
@@ -183,7 +187,14 @@ def exercise_and_check(server, directory):
             f"after {WRITE_TIMEOUT} s the tables hold {written()}, not {expected}; requests answered by "
             f"{dict(answered_by)}\n{server.log()[-3000:]}")
         time.sleep(0.2)
+        if poke:
+            for path, status in ((f"/staff/addresses/{UNKNOWN_CEP}", 404), ("/cep/health", 200)):
+                resp = requests.get(server.url + path, timeout=30)
+                assert resp.status_code == status, f"{path}: {resp.status_code} {resp.text}\n{server.log()[-5000:]}"
+                answered_by[resp.headers["X-Answered-By"]] += 1
     assert "Traceback" not in server.log(), server.log()
+    # SQLite's busy_timeout is 5 s: "locked" means a writer held the database that long.
+    assert "database is locked" not in server.log(), server.log()
 
 
 def uwsgi_binary():
@@ -195,17 +206,106 @@ def uwsgi_binary():
     return str(binary)
 
 
-def test_one_app_under_uwsgi_master_without_lazy_apps(start_server):
-    """uWSGI's default pre-fork mode: the app is built in the master, the workers are forked from
-    it. (No --lazy-apps; uWSGI 2.0.31 has Python threads on whether or not --enable-threads is given.)"""
-    server = start_server([uwsgi_binary(), "--master", "--processes", "2", "--http", "127.0.0.1:{port}",
-                           "--wsgi-file", "{wsgi_file}", "--need-app", "--die-on-term", "--disable-logging"])
-    exercise_and_check(server, Path(server.log_path).parent)
+def uwsgi_command(binary, processes=2):
+    """uWSGI in its default pre-fork mode: the app built in the master (no --lazy-apps), its workers
+    forked from it; --die-on-term so that SIGTERM stops it (else it reloads)."""
+    return [binary, "--master", "--processes", str(processes), "--http", "127.0.0.1:{port}",
+            "--wsgi-file", "{wsgi_file}", "--need-app", "--die-on-term", "--disable-logging"]
 
 
-def test_one_app_under_gunicorn_preload(start_server):
-    """gunicorn --preload: the same shape, the app imported in the arbiter before it forks the workers."""
+def gunicorn_command():
+    """gunicorn --preload: the app imported in the arbiter before it forks the workers."""
     pytest.importorskip("gunicorn", reason="gunicorn is not installed: pip install -r requirements-dev.txt")
-    server = start_server([sys.executable, "-m", "gunicorn", "--preload", "--workers", "2",
-                           "--bind", "127.0.0.1:{port}", "one_app_wsgi:application"])
-    exercise_and_check(server, Path(server.log_path).parent)
+    return [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", "127.0.0.1:{port}",
+            "one_app_wsgi:application"]
+
+
+def test_one_app_under_uwsgi_master_without_lazy_apps(one_app_files, start_server):
+    """(uWSGI 2.0.31 has Python threads on, whether or not --enable-threads is given.)"""
+    server = start_server(uwsgi_command(uwsgi_binary()))
+    exercise_and_check(server, one_app_files[0])
+
+
+def test_one_app_under_gunicorn_preload(one_app_files, start_server):
+    server = start_server(gunicorn_command())
+    exercise_and_check(server, one_app_files[0])
+
+
+@pytest.fixture(scope="session")
+def threadless_uwsgi(tmp_path_factory):
+    """The uwsgi binary of uWSGI 2.0.26, the last release whose Python threads are off unless
+    --enable-threads is given (from 2.0.27 that option is a stub, always on): a host such as
+    PythonAnywhere, where app threads may not run between requests. Built from PyPI once (pip
+    keeps the wheel it builds), installed in a directory of its own, not in the venv."""
+    uwsgi_binary()  # the same needs as for the venv's own uwsgi
+    target = tmp_path_factory.mktemp("uwsgi-2.0.26")
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                             "--no-deps", "--target", str(target), "uwsgi==2.0.26"],
+                            capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        pytest.skip(f"uWSGI 2.0.26 could not be installed from PyPI: {result.stderr.strip()[-500:]}")
+    return str(target / "bin" / "uwsgi")
+
+
+THREADLESS_WORKERS_BUG = (
+    "bug (intermittent): with app threads off, a worker's background thread runs only while that worker "
+    "answers a request; when one ends mid-round, the thread stays frozen inside BEGIN IMMEDIATE holding "
+    "SQLite's write lock, and the other worker's writes wait 5 s and fail 'database is locked' (a 500 "
+    "here, see test_one_app_answers_json_503_while_its_postgresql_is_stopped)")
+
+
+@pytest.mark.parametrize("processes", [1, pytest.param(2, marks=pytest.mark.xfail(reason=THREADLESS_WORKERS_BUG))])
+def test_one_app_under_uwsgi_without_app_threads(threadless_uwsgi, one_app_files, start_server, processes):
+    """uWSGI 2.0.26 without --enable-threads: the rounds are done by the requests that find them
+    overdue (chassis/background.py). One worker, as on a free PythonAnywhere account, and two."""
+    directory, env = one_app_files
+    # Outside the venv, this uwsgi finds the venv's packages through PYTHONPATH.
+    env["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path.endswith("site-packages"))
+    server = start_server(uwsgi_command(threadless_uwsgi, processes))
+    exercise_and_check(server, directory, poke=True)
+    assert "Python threads support is disabled" in server.log()
+
+
+@pytest.fixture
+def stoppable_postgres():
+    """A PostgreSQL cluster of this test's own, that it may stop and start (test_outages.Cluster)."""
+    from test_outages import PG_BIN, Cluster
+
+    if PG_BIN is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop("immediate")
+        shutil.rmtree(cluster.directory, ignore_errors=True)
+
+
+EXC_INFO_BUG = (
+    "bug: Bottle passes exc_info to start_response for every exception a handler raised (the database's "
+    "too), and uWSGI's start_response (plugins/python/wsgi_headers.c) restores it and still returns, so "
+    "Python raises SystemError and Bottle answers its own HTML 500 'Critical error' instead of JSON 503")
+
+
+@pytest.mark.parametrize("server_kind", [
+    pytest.param("uwsgi", marks=pytest.mark.xfail(strict=True, reason=EXC_INFO_BUG)), "gunicorn"])
+def test_one_app_answers_json_503_while_its_postgresql_is_stopped(server_kind, one_app_files, start_server,
+                                                                   stoppable_postgres):
+    """The staff API's database stopped under a pre-fork server: the JSON 503 of chassis/web.py,
+    whatever the server, and service again once the database is back."""
+    directory, env = one_app_files
+    env["STAFF_API_DATABASE_URL"] = stoppable_postgres.create_database("staff")
+    server = start_server(uwsgi_command(uwsgi_binary()) if server_kind == "uwsgi" else gunicorn_command())
+    assert server.get("/staff/employees", time.monotonic() + START_TIMEOUT).status_code == 200
+
+    stoppable_postgres.stop()
+    for path in ("/staff/employees", "/staff/health"):
+        resp = requests.get(server.url + path, timeout=30)
+        assert (resp.status_code, resp.headers["Content-Type"]) == (503, "application/json"), resp.text[:500]
+        assert resp.json()["error"]["status"] == 503 and int(resp.headers["Retry-After"]) > 0
+    stoppable_postgres.start()
+    deadline = time.monotonic() + WRITE_TIMEOUT
+    while requests.get(f"{server.url}/staff/employees", timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, f"no service after PostgreSQL came back:\n{server.log()[-3000:]}"
+        time.sleep(0.2)
