@@ -393,6 +393,35 @@ def service_app(service_name, make_app, request):
     return make_app()
 
 
+@pytest.fixture
+def database_outage():
+    """database_outage(app, service, table) -> a context manager during which the app's database really
+    fails: on SQLite `table` is renamed away (every statement on it is an OperationalError, as when the
+    file is locked or gone); on PostgreSQL the database takes no connection and its open ones are
+    ended. It answers again afterwards."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def fail(app, service, table):
+        url = app.config[f"{service}.database_url"]
+        if not url:
+            run_on_database(app.config, service, f"ALTER TABLE {table} RENAME TO {table}_away")
+            try:
+                yield
+            finally:
+                run_on_database(app.config, service, f"ALTER TABLE {table}_away RENAME TO {table}")
+            return
+        server, name = url.rsplit("/", 1)
+        run_sql(server, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+        run_sql(server, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        try:
+            yield
+        finally:
+            run_sql(server, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+
+    return fail
+
+
 def committed_rows(config, service, sql):
     """What `sql` reads over a connection of its own (so only what is committed) from the database
     in an app's config: PostgreSQL when it has a URL, else its SQLite file."""

@@ -10,7 +10,7 @@ import pytest
 import requests
 from webtest import TestApp
 
-from conftest import committed_rows, count_rows, run_on_database, run_sql
+from conftest import committed_rows, count_rows
 
 TOKEN = "log-token"
 ISO_MS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -227,41 +227,13 @@ def test_rows_beyond_the_queue_are_dropped_and_the_summary_counts_them(service_n
     assert len(logged(app, service_name)) == 5  # the queued rows, all of them, and none of the dropped
 
 
-@pytest.fixture
-def outage():
-    """outage(app, service) -> a context manager during which the app's database really fails: on SQLite
-    its request_log table is renamed away (every INSERT is an OperationalError); on PostgreSQL the
-    database takes no connection and its open ones are ended. It answers again afterwards."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def fail(app, service):
-        url = app.config[f"{service}.database_url"]
-        if not url:
-            run_on_database(app.config, service, "ALTER TABLE request_log RENAME TO request_log_away")
-            try:
-                yield
-            finally:
-                run_on_database(app.config, service, "ALTER TABLE request_log_away RENAME TO request_log")
-            return
-        server, name = url.rsplit("/", 1)
-        run_sql(server, f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
-        run_sql(server, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
-        try:
-            yield
-        finally:
-            run_sql(server, f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
-
-    return fail
-
-
 def test_rows_wait_in_memory_while_the_database_fails_and_are_written_once_it_is_back(
-        service_name, make_app, outage, caplog):
+        service_name, make_app, database_outage, caplog):
     app = make_app()
     client = TestApp(app)
     client.get("/health")
     assert poll(lambda: len(logged(app, service_name)) == 1), "the first row was never written"
-    with outage(app, service_name):
+    with database_outage(app, service_name, "request_log"):
         for _ in range(3):
             client.get("/health", expect_errors=True)  # a 503 on PostgreSQL: logged all the same
         assert poll(lambda: "the database failed, rows wait in memory" in caplog.text), caplog.text
