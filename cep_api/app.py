@@ -9,7 +9,7 @@ from bottle import Bottle, request, response
 from chassis import auth, cors, explorer, request_log, web
 from chassis.migrations import open_and_migrate
 from chassis.serving import section, settings_from_env
-from chassis.text import search_key
+from chassis.text import NOT_STORABLE, search_key
 from chassis.params import MAX_FILTER_LENGTH, read_list_query
 from chassis.web import ApiError, answer_with_etag, json_bytes, read_json_object
 
@@ -150,6 +150,8 @@ def search_terms(uf, cidade, logradouro):
         # ViaCEP asks for 3 characters at least: counted as compared, so "%CC%81" x 3 (accents alone) is none.
         if len(search_key(text)) < 3 or len(text) > MAX_FILTER_LENGTH:
             errors[name] = f"must have 3 to {MAX_FILTER_LENGTH} characters"
+        elif NOT_STORABLE.search(text):  # no record holds one, and PostgreSQL refuses them outright
+            errors[name] = "must be plain text (no control character)"
     if errors:
         raise ApiError(400, "Not an address search; write /ws/UF/town/street/json/.", errors)
     return uf, cidade, logradouro

@@ -6,7 +6,7 @@ import hmac
 
 from bottle import request
 
-from .web import ApiError
+from .web import ApiError, header
 
 OPEN_PATHS = ("/health", "/openapi.json", "/docs")
 OPEN_PREFIXES = ("/docs/static/",)  # Swagger UI's files
@@ -35,12 +35,12 @@ def install(app, token, realm, open_reads=False, open_paths=(), open_prefixes=()
 
 def check_bearer_token(token, realm):
     """Return if the request carries `Authorization: Bearer <token>`; otherwise raise 401."""
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    scheme, _, given = header("Authorization").partition(" ")
     if scheme.lower() != "bearer":
         raise ApiError(401, "This request needs a token: send 'Authorization: Bearer <token>'.",
                        **{"WWW-Authenticate": f'Bearer realm="{realm}"'})
     # compare_digest takes as long whatever the first wrong character: the time of the answer
     # tells an attacker nothing about how much of a guess was right.
-    if not hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8")):
+    if not hmac.compare_digest(given.strip().encode("latin-1"), token.encode("utf-8")):  # the bytes as sent
         raise ApiError(401, "The token is not valid.",
                        **{"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token"'})

@@ -1,9 +1,8 @@
-"""A service's background thread, that any WSGI server runs: also after a fork, also with no thread.
-
-A fork (uWSGI's master, gunicorn --preload) carries no thread into the child: so the thread starts
-at the first request of the process that serves, and a request that finds a round overdue (a host
-that runs no thread between requests) does it itself.
-"""
+"""A service's background thread, run by any WSGI server: after a fork too, and with no thread at all."""
+# A fork (uWSGI's master, gunicorn --preload) carries no thread into the child: so the thread starts
+# at the first request of the process that serves. Where app threads do not run between requests
+# (uWSGI without --enable-threads, as on PythonAnywhere) there is no thread: a request does a due
+# round itself. Anywhere else, a request does an overdue one.
 import logging
 import os
 import threading
@@ -14,29 +13,41 @@ OVERDUE = 5  # intervals without a round before a request does one itself
 log = logging.getLogger(__name__)
 
 
+def app_threads_run():
+    """False under uWSGI without --enable-threads: its app threads run only while a request does, and one
+    stopped in the middle of a write would hold the database's lock until the next request."""
+    try:
+        import uwsgi  # importable only inside uWSGI
+    except ImportError:
+        return True
+    return "enable-threads" in uwsgi.opt or "threads" in uwsgi.opt
+
+
 class Worker:
     """Runs `job(closing=False)` every `interval` seconds, and `job(closing=True)` once when closed."""
 
     def __init__(self, interval, job):
-        self.interval, self.job = interval, job
+        self.interval, self.job, self.threaded = interval, job, app_threads_run()
         self._pid, self._last_round = None, time.monotonic()  # the process whose thread runs the rounds
-        self._starting, self._closing = threading.Lock(), threading.Event()
+        self._starting, self._round, self._closing = threading.Lock(), threading.Lock(), threading.Event()
 
     def poke(self):
-        """Called by each request: start the thread in this process if it has none, or do an overdue round."""
+        """Called by each request: start the thread in this process if it has none, or do a round that is due."""
         if self._pid != os.getpid():
             with self._starting:
                 if self._pid != os.getpid():
-                    self._round = threading.Lock()  # one round at a time (a fork copies a lock as it was: maybe held)
-                    self._pid, self._thread = os.getpid(), threading.Thread(target=self._run, daemon=True)
-                    self._thread.start()
-        elif time.monotonic() - self._last_round > OVERDUE * self.interval and self._round.acquire(blocking=False):
+                    self._pid, self._round = os.getpid(), threading.Lock()  # a fork copies a lock as it was: held?
+                    if self.threaded:
+                        self._thread = threading.Thread(target=self._run, daemon=True)
+                        self._thread.start()
+        due = OVERDUE * self.interval if self.threaded else self.interval
+        if time.monotonic() - self._last_round > due and self._round.acquire(blocking=False):
             self._do_round(closing=False)
 
     def close(self):
-        """Stop the thread after its last round (or do that round here, if no thread runs)."""
+        """Stop the thread after its last round (or do that round here, if no thread runs here)."""
         self._closing.set()
-        if self._pid == os.getpid():
+        if self.threaded and self._pid == os.getpid():
             self._thread.join()
         else:
             self._round = threading.Lock()

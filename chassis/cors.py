@@ -1,6 +1,8 @@
 """Which answers a web page on another origin may read: public reads only, as ViaCEP allows (CORS)."""
 from bottle import request, response
 
+from .web import header
+
 READS = ("GET", "HEAD")
 
 
@@ -22,10 +24,13 @@ def allow_any_origin():
 
 def preflight(**path):
     """OPTIONS on a public read: a browser asking whether a page may read it, with the headers it names."""
-    response.set_header("Access-Control-Allow-Origin", "*")
-    response.set_header("Access-Control-Allow-Methods", ", ".join(READS))
-    if request.headers.get("Access-Control-Request-Headers"):  # harmless on a read with no credentials
-        response.set_header("Access-Control-Allow-Headers", request.headers["Access-Control-Request-Headers"])
-    response.set_header("Access-Control-Max-Age", "86400")  # ask again at most once a day
+    # Only for a GET or HEAD: POST needs no place in Allow-Methods (CORS lets it through whatever that says),
+    # so a preflight for anything else grants nothing, and the browser never sends it.
+    if header("Access-Control-Request-Method") in READS:
+        response.set_header("Access-Control-Allow-Origin", "*")
+        response.set_header("Access-Control-Allow-Methods", ", ".join(READS))
+        if header("Access-Control-Request-Headers"):  # harmless on a read with no credentials
+            response.set_header("Access-Control-Allow-Headers", header("Access-Control-Request-Headers"))
+        response.set_header("Access-Control-Max-Age", "86400")  # ask again at most once a day
     response.status = 204
     return b""

@@ -1,5 +1,4 @@
-"""A service's database, a SQLite file or PostgreSQL: each service makes its own (`db = Database()` in
-its models.py), and create_app opens it with the service's settings."""
+"""A service's database, a SQLite file or PostgreSQL: each service has its own `db = Database()` (models.py)."""
 import os
 import threading
 from contextlib import contextmanager
@@ -21,8 +20,7 @@ class Database(DatabaseProxy):
         object.__setattr__(self, "write_lock", threading.Lock())  # a peewee proxy refuses `self.x = ...`
 
     def open(self, path, url=""):
-        """Use PostgreSQL when `url` is set (postgresql://user:password@host:5432/name), else the
-        SQLite file `path`, with what every connection needs."""
+        """Use PostgreSQL when `url` is set (postgresql://user:password@host/name), else the SQLite file `path`."""
         with self.write_lock:  # close_all() also closes connections in use: never in the middle of a write
             if self.obj is not None:
                 self.close_all()  # an earlier app in this process (a test) used another database

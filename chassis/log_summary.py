@@ -1,8 +1,7 @@
-"""GET /logs, and GET /logs/summary: each route's and each minute's figures, exact percentiles, fast over a day.
-
-Once a minute is over, the database rolls it up (roll_up): one log_minute row per route, its
-durations joined in one text. A summary reads those, and the rows of the minutes not rolled up yet.
-"""
+"""GET /logs, and GET /logs/summary: figures per route and per minute, exact percentiles, from roll-ups."""
+# Exact percentiles need every duration. Once a minute is over, the database rolls it up (roll_up):
+# one log_minute row per route, its durations joined in one text. A summary reads those, and the
+# rows of the minutes not rolled up yet.
 import json
 import math
 import statistics
@@ -13,7 +12,8 @@ from collections import Counter, defaultdict
 from bottle import request
 from peewee import Case, Cast, CharField, CompositeKey, IntegerField, Model, TextField, fn
 
-from .params import read_milliseconds, read_page, read_time, read_whole_number, reject_query_errors, unknown_parameters
+from .params import (read_milliseconds, read_page, read_text, read_time, read_whole_number, reject_query_errors,
+                     unknown_parameters)
 from .web import iso_utc, send_json
 
 ROLLUP_DELAY = 30  # seconds after a minute's end before it is rolled up: slow requests' rows are in by then
@@ -119,8 +119,8 @@ def list_logs():
     errors = unknown_parameters("page", "per_page", "route", "method", "status", "since", "until", "min_ms")
     page, per_page = read_page(errors)
     query, sent = table.select(), request.query
-    if "route" in sent:  # compared whole (route = ?), so any text is harmless
-        query = query.where(table.route == sent.getunicode("route", "").strip())
+    if "route" in sent:  # compared whole (route = ?)
+        query = query.where(table.route == read_text("route", errors))
     if "method" in sent:
         method = sent.getunicode("method", "").strip()
         if method not in METHODS:

@@ -1,7 +1,4 @@
-"""Schema migrations: each service lists its own, oldest first; a database keeps how many it has had.
-
-To change a schema: change models.py, then append a function taking the old shape to the new one.
-"""
+"""Schema migrations: each service lists its own, oldest first; a database keeps how many it has had."""
 from peewee import IntegerField, Model
 from playhouse.migrate import SchemaMigrator
 

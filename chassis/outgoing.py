@@ -1,8 +1,4 @@
-"""HTTP calls to another service, each within one wall-clock deadline, and the time they took.
-
-urllib3's Timeout(total=...) bounds each read, not all of them: a server trickling a byte at a time
-would hold a call for ever. DeadlineSocket gives all reads one deadline (http:// only).
-"""
+"""HTTP calls to another service, each within one wall-clock deadline (docs/architecture.md says why)."""
 import socket
 import threading
 import time
@@ -32,8 +28,7 @@ def deadline_session():
 
 
 def get(session, url, timeout, headers, max_bytes):
-    """One GET of `url` within `timeout` seconds: (response, body bytes), or Unavailable. A redirect
-    is returned, not followed; the time is counted in this thread's wait."""
+    """One GET of `url` within `timeout` seconds (a redirect is returned): (response, body bytes), or Unavailable."""
     started = time.perf_counter()
     try:
         response = session.get(url, headers=headers, timeout=urllib3.Timeout(total=timeout), stream=True,
@@ -64,6 +59,10 @@ def waited_ms():
     return None if waited is None else round(waited, 3)
 
 
+# urllib3's Timeout(total=...) bounds connecting, then each read of the answer, not all of them: a
+# server sending a byte every 0.3 s would keep a call, and a waitress thread, as long as it liked.
+# DeadlineSocket gives all the reads of a call one deadline, with no thread to enforce it. Plain
+# http:// only (over https, reads go through the TLS layer, which never calls recv_into()).
 class DeadlineSocket(socket.socket):
     """A TCP socket whose reads all stop at `deadline` (a time.monotonic() value)."""
 

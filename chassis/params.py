@@ -4,6 +4,7 @@ from datetime import datetime
 
 from bottle import request
 
+from .text import NOT_STORABLE
 from .web import ApiError
 
 MAX_FILTER_LENGTH = 100  # characters of a text filter such as ?q=: a long LIKE pattern costs the database dearly
@@ -13,14 +14,21 @@ def read_list_query(filter_names, choices=None):
     """(page, per_page, {filter: trimmed text}) of a list request, or 422; `choices`: a filter's values."""
     errors = unknown_parameters("page", "per_page", *filter_names)
     page, per_page = read_page(errors)
-    filters = {name: unicodedata.normalize("NFC", request.query.getunicode(name, "").strip())
-               for name in filter_names if name in request.query}
-    errors.update({name: f"must be at most {MAX_FILTER_LENGTH} characters"
-                   for name, text in filters.items() if len(text) > MAX_FILTER_LENGTH})
+    filters = {name: read_text(name, errors) for name in filter_names if name in request.query}
     errors.update({name: "must be one of " + ", ".join(values)
                    for name, values in (choices or {}).items() if filters.get(name, values[0]) not in values})
     reject_query_errors(errors)
     return page, per_page, filters
+
+
+def read_text(name, errors):
+    """A text query parameter, trimmed and in NFC; too long or not plain text, it goes into `errors`."""
+    text = unicodedata.normalize("NFC", request.query.getunicode(name, "").strip())
+    if len(text) > MAX_FILTER_LENGTH:
+        errors[name] = f"must be at most {MAX_FILTER_LENGTH} characters"
+    elif NOT_STORABLE.search(text):  # no record holds one, and PostgreSQL refuses them outright
+        errors[name] = "must be plain text (no control character)"
+    return text
 
 
 def unknown_parameters(*known):

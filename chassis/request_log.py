@@ -1,8 +1,6 @@
-"""The request log: a row per answered request, in the service's own database; GET /logs and /logs/summary.
-
-A row keeps the route's pattern (/ceps/<cep>), never the path, a body or a token. A request only
-queues its row: the background thread writes the queue, rolls up minutes, prunes old rows.
-"""
+"""The request log: a row per answered request in the service's database, written by a background thread."""
+# A row keeps the route's pattern (/ceps/<cep>), never the path, a body or a token. A request only
+# queues its row: the thread writes the queue, has finished minutes rolled up, prunes old rows.
 import logging
 import queue
 import threading

@@ -9,9 +9,9 @@ NOT_STORABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def clean_fields(data, max_lengths, required, partial, check, errors):
-    """The text fields of `data` that `max_lengths` names, trimmed and in NFC; each one at fault goes
-    into `errors`: missing but required (unless `partial`, a PATCH), not a string, not plain text,
-    too long, empty but required, or refused by check(name, value), which says why."""
+    """The text fields of `data` named in `max_lengths`, trimmed and in NFC; what is at fault goes into `errors`."""
+    # At fault: missing but required (unless `partial`: a PATCH), not a string, not plain text, too
+    # long, empty but required, or refused by check(name, value), which says why.
     clean = {}
     for name, max_length in max_lengths.items():
         if name not in data:
@@ -40,9 +40,8 @@ def clean_fields(data, max_lengths, required, partial, check, errors):
 
 
 def search_key(text):
-    """`text` as ?q= compares it on either database engine: no accents, no case, single spaces.
-
-    "São  Paulo" and "SAO PAULO" both give "sao paulo": NFKD splits "ã" into "a" and a combining
-    tilde, which is dropped; casefold() is lower() for every script ("ß" becomes "ss")."""
+    """`text` as ?q= compares it on either engine: no accents, no case, single spaces ("São  Paulo": "sao paulo")."""
+    # NFKD splits "ã" into "a" and a combining tilde, which is dropped; casefold() is lower() for
+    # every script ("ß" becomes "ss").
     decomposed = unicodedata.normalize("NFKD", text)
     return " ".join("".join(char for char in decomposed if not unicodedata.combining(char)).casefold().split())

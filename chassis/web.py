@@ -95,6 +95,11 @@ def check_request():
         raise ApiError(400, "The path is not valid UTF-8.")
 
 
+def header(name):
+    """A request header as sent, or "" (Bottle's request.headers fails on bytes that are not UTF-8: a 500)."""
+    return request.environ.get("HTTP_" + name.upper().replace("-", "_"), "")  # WSGI gives them as latin-1 text
+
+
 def etag_for(body):
     """A strong ETag derived from the bytes of the answer: same content, same tag."""
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -104,7 +109,7 @@ def answer_with_etag(body, etag, cache_control, content_type="application/json")
     """Send `body`, or an empty 304 when If-None-Match names its ETag (weakly, as RFC 9110 says for GET)."""
     response.set_header("ETag", etag)
     response.set_header("Cache-Control", cache_control)
-    tags = [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]
+    tags = [tag.strip().removeprefix("W/") for tag in header("If-None-Match").split(",")]
     if "*" in tags or etag in tags:
         response.status = 304
         return b""
@@ -156,12 +161,13 @@ def render_error(error):
         body["fields"] = dict(list(fields.items())[:MAX_ERROR_FIELDS])
     response.content_type = "application/json"
     request.app.trigger_hook("after_request")  # Bottle has replaced the headers with the error's own
+    # Bottle would pass the exception to start_response, as if the answer had begun: uWSGI then fails.
+    request.environ.pop("bottle.exc_info", None)
     return json_bytes({"error": body})
 
 
 def messages(exception):
-    """The messages of `exception` and of those it happened while handling: a failed COMMIT ("database or
-    disk is full", SQLite's; "No space left on device", PostgreSQL's) may hide behind a failed ROLLBACK."""
+    """The messages of `exception` and of those it happened while handling (a failed COMMIT behind a ROLLBACK)."""
     while exception is not None:
         yield str(exception)
         exception = exception.__context__

@@ -398,10 +398,6 @@ def test_a_preflight_never_lists_a_write_method(client, method):
         assert method not in allowed, (method, path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: chassis/cors.py preflight() grants every preflight of a public path and echoes the headers asked for; "
-    "POST is CORS-safelisted, so Allow-Methods: GET, HEAD does not stop it: a browser then sends a page's "
-    "JSON POST /ceps (test_viacep_browser.py). It should grant only Access-Control-Request-Method GET or HEAD"))
 def test_a_preflight_for_a_json_post_grants_nothing(client):
     """POST needs no place in Allow-Methods (CORS lets it through whatever that says): a browser sends
     a JSON POST once the preflight allows any origin and the Content-Type header."""
@@ -454,10 +450,6 @@ def test_a_nul_character_in_a_search_is_refused_or_finds_nothing_never_an_outage
                                                                                   params):
     """No record holds a control character (NOT_STORABLE), so such a search can find nothing; it is
     the client's text, not a database down."""
-    if engine == "postgresql" or params:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "bug: a NUL reaches the database: SQLite's FTS5 MATCH fails ('unterminated string': a 503 saying the "
-            "database cannot be reached) and psycopg2 refuses any parameter holding one (ValueError: a 500)")))
     resp = client.get(path, params, expect_errors=True)
     assert resp.status_int < 500, resp.text
     assert resp.status_int in (200, 400, 422)

@@ -130,10 +130,6 @@ def test_a_page_cannot_read_the_answer_to_its_post_to_ceps(page_on_other_origin,
     assert [call for call in cep_server.log.calls if call[:2] == ("OPTIONS", "/ceps")]  # the browser asked first
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: chassis/cors.py preflight() grants any preflight of a public path, echoing "
-    "Access-Control-Request-Headers; POST is a CORS-safelisted method, so 'Allow-Methods: GET, HEAD' does not "
-    "stop it, and the browser sends the page's JSON POST /ceps, which creates the record (201) without a token"))
 def test_the_browser_never_sends_a_pages_post_to_ceps(page_on_other_origin, cep_server):
     calls = cep_server.log.calls
     assert [call for call in calls if call[:2] == ("OPTIONS", "/ceps")]  # the browser asked first

@@ -48,9 +48,6 @@ def test_a_preflight_of_a_public_read_allows_reads_and_the_headers_it_names(toy)
     toy.options("/private", headers=asked, status=405)  # no preflight where no page may read
 
 
-@pytest.mark.xfail(strict=True, reason="bug: an Access-Control-Request-Headers header that is not UTF-8 is a 500 "
-                                       "(chassis/cors.py preflight reads it through Bottle's request.headers, which "
-                                       "decodes every header as UTF-8)")
 def test_a_preflight_naming_headers_whose_bytes_are_not_utf8_is_no_500(toy):
     asked = {"Origin": "https://any.example", "Access-Control-Request-Method": "GET",
              "Access-Control-Request-Headers": "X-\xff"}  # the byte FF, as a client may send it
