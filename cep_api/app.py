@@ -150,7 +150,7 @@ def search_terms(uf, cidade, logradouro):
         # ViaCEP asks for 3 characters at least: counted as compared, so "%CC%81" x 3 (accents alone) is none.
         if len(search_key(text)) < 3 or len(text) > MAX_FILTER_LENGTH:
             errors[name] = f"must have 3 to {MAX_FILTER_LENGTH} characters"
-        elif NOT_STORABLE.search(text):  # no record holds one, and PostgreSQL refuses them outright
+        elif NOT_STORABLE.search(text.strip()):  # no record holds one, and PostgreSQL refuses them outright
             errors[name] = "must be plain text (no control character)"
     if errors:
         raise ApiError(400, "Not an address search; write /ws/UF/town/street/json/.", errors)

@@ -241,6 +241,13 @@ def exactly(pattern):
     return f"^{pattern}$"
 
 
+def plain_filter(longest):
+    """The pattern of a text filter (chassis/params.py read_text): trimmed, at most `longest` characters, and
+    no control character (NOT_STORABLE, as far as a pattern can say: lone surrogates aside) inside."""
+    printable, plain = r"[^\s\x00-\x1f\x7f-\x9f]", r"[^\x00-\x1f\x7f-\x9f]"
+    return trimmed(rf"({printable}{plain}{{0,{longest - 2}}}{printable}|{printable})?")
+
+
 def trimmed(pattern):
     """The document's form of `pattern.fullmatch(text.strip())`: spaces allowed around the text."""
     return rf"^\s*{pattern}\s*$"
@@ -283,8 +290,8 @@ def cep_rules_stated():
         ("JSONP callback", parameter_schema(document, "callback")["pattern"], exactly(CALLBACK.pattern)),
         ("JSONP answers", [jsonp_schema(document, name)["pattern"] for name in ("ViacepAddress", "ViacepSearch")],
          [rf"^{CALLBACK.pattern}\([\s\S]*\);$"] * 2),
-        ("localidade: trimmed length", parameter_schema(document, "localidade")["pattern"],
-         trimmed(rf"[\s\S]{{0,{MAX_FILTER_LENGTH}}}")),
+        ("localidade: trimmed length, plain text", parameter_schema(document, "localidade")["pattern"],
+         plain_filter(MAX_FILTER_LENGTH)),
         ("maxLength of a search part", [parameter_schema(document, name)["maxLength"]
                                         for name in ("search_cidade", "search_logradouro")], [MAX_FILTER_LENGTH] * 2),
         ("matches a q search counts", re.findall(r"at most ([0-9]+)", document["components"]["schemas"]["CepPage"]
@@ -325,8 +332,8 @@ def staff_rules_stated():
         ("fields an error names at most", error_fields_schema(document)["maxProperties"], MAX_ERROR_FIELDS),
         # list_employees takes each key of SORT_KEYS, with or without "-" (descending), trimmed.
         ("sort", parameter_schema(document, "sort")["pattern"], trimmed(f"-?({'|'.join(SORT_KEYS)})")),
-        ("uf and q: trimmed length", [parameter_schema(document, name)["pattern"] for name in ("uf", "q")],
-         [trimmed(rf"[\s\S]{{0,{MAX_FILTER_LENGTH}}}")] * 2),
+        ("uf and q: trimmed length, plain text", [parameter_schema(document, name)["pattern"] for name in ("uf", "q")],
+         [plain_filter(MAX_FILTER_LENGTH)] * 2),
         ("the relayed summary's fields are the CEP API's",
          set(document["components"]["schemas"]["CepApiLogSummary"]["properties"]),
          set(CEP_OPENAPI["components"]["schemas"]["LogSummary"]["properties"])),
