@@ -14,13 +14,13 @@ log = logging.getLogger(__name__)
 
 
 def app_threads_run():
-    """False under uWSGI without --enable-threads: its app threads run only while a request does, and one
-    stopped in the middle of a write would hold the database's lock until the next request."""
+    """False under a uWSGI without threads (before 2.0.27, without --enable-threads): its app threads run only
+    while a request does, and one stopped in the middle of a write would hold the database's lock."""
     try:
         import uwsgi  # importable only inside uWSGI
     except ImportError:
         return True
-    return "enable-threads" in uwsgi.opt or "threads" in uwsgi.opt
+    return bool(uwsgi.has_threads)
 
 
 class Worker:

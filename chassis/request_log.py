@@ -163,9 +163,9 @@ class RequestLogger:
                 log.warning("request log: the database failed, rows wait in memory: %s", error)
             self._failing = True
             return False
-        if self._failing:
+        if self._failing and rows:  # rows written: not only a roll-up with nothing to roll up
             log.warning("request log: the database is back")
-        self._failing = False
+            self._failing = False
         return result
 
     def _prune(self):

@@ -220,10 +220,6 @@ def gunicorn_command():
             "one_app_wsgi:application"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: chassis/background.py app_threads_run() reads uWSGI's threads from uwsgi.opt, but from uWSGI "
-    "2.0.27 on --enable-threads is a stub and threads always run: no thread is started, and the last "
-    "rows and hits wait for a request that may never come (uwsgi.has_threads says what is true)"))
 def test_one_app_under_uwsgi_master_without_lazy_apps(one_app_files, start_server):
     """(uWSGI 2.0.31 has Python threads on, whether or not --enable-threads is given.)"""
     server = start_server(uwsgi_command(uwsgi_binary()))
