@@ -64,11 +64,6 @@ def test_a_bad_row_loads_nothing(tmp_path, monkeypatch, capsys, bad_row):
     conn.close()
 
 
-def test_unknown_command_prints_usage(capsys):
-    assert main(["serve-please"]) == 2
-    assert "usage" in capsys.readouterr().err
-
-
 def test_python_m_cep_api_serves_on_the_configured_port(tmp_path):
     """The real command, in its own process, as run.sh and the Vagrant unit start it."""
     port = free_port()

@@ -10,7 +10,6 @@ import pytest
 import requests
 
 from conftest import REPO_ROOT, count_rows, free_port, get_once_up
-from staff_api.__main__ import main as staff_main
 
 ANA = {"name": "Ana Souza", "email": "ana@example.com", "cep": "01001-000"}
 
@@ -233,7 +232,3 @@ def test_python_m_staff_api_serves_and_reports_the_cep_api(tmp_path, cep_server)
         server.terminate()
         server.wait(timeout=10)
 
-
-def test_staff_command_rejects_arguments(capsys):
-    assert staff_main(["extra"]) == 2
-    assert "usage" in capsys.readouterr().err

@@ -102,6 +102,17 @@ def main_of(service):
     return importlib.import_module(f"{service}.__main__").main
 
 
+USAGE = {"cep_api": "usage: python -m cep_api [seed [--if-empty] [CSV] | migrate]\n",
+         "staff_api": "usage: python -m staff_api [migrate]\n"}
+
+
+@pytest.mark.parametrize("argv", [["serve-please"], ["extra"], ["migrate", "now"]])
+def test_an_unknown_command_prints_the_usage_and_does_nothing(service_name, service_env, capsys, argv):
+    assert main_of(service_name)(argv) == 2
+    assert capsys.readouterr().err == USAGE[service_name]
+    assert not service_env[1].exists()
+
+
 def test_migrate_makes_a_new_database_and_says_what_it_applied(service_name, service_env, capsys):
     _, db_path = service_env
     assert main_of(service_name)(["migrate"]) == 0
