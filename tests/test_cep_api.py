@@ -61,15 +61,6 @@ def test_etag_survives_a_restart_because_it_comes_from_content(cep_db_path):
     assert before.body == after.body and before.headers["ETag"] == after.headers["ETag"]
 
 
-def test_if_none_match_gives_304_without_body(client):
-    etag = client.get("/ceps/01001000").headers["ETag"]
-    resp = client.get("/ceps/01001000", headers={"If-None-Match": etag})
-    assert resp.status_int == 304 and resp.body == b""
-    assert resp.headers["ETag"] == etag
-    assert client.get("/ceps/01001000", headers={"If-None-Match": f'W/{etag}, "x"'}).status_int == 304
-    assert client.get("/ceps/01001000", headers={"If-None-Match": '"other"'}).status_int == 200
-
-
 def test_unknown_cep_is_404_with_a_short_cache_control(client):
     resp = client.get("/ceps/99999-999", expect_errors=True)
     assert_error(resp, 404)

@@ -158,7 +158,7 @@ def test_an_etag_sent_back_is_a_304_and_any_other_the_answer(service_name, make_
     client = TestApp(make_app())
     path = WITH_ETAG[service_name]
     etag = client.get(path).headers["ETag"]
-    for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+    for sent in (etag, f"W/{etag}", f'W/{etag}, "x"', f'"other", {etag}', "*"):
         revalidated = client.get(path, headers={"If-None-Match": sent})
         assert revalidated.status_int == 304 and revalidated.body == b"" and revalidated.headers["ETag"] == etag
     assert client.get(path, headers={"If-None-Match": '"other"'}).status_int == 200
