@@ -1,8 +1,9 @@
 """A service's background thread (chassis/background.py), that any WSGI server runs: started at the
 first request of the process that serves (a fork carries no thread), a round every interval and a
 last one at close, a failed round logged, and a round done by a request itself where the thread
-does not run between requests."""
+does not run between requests, or where there is none (uWSGI without threads)."""
 import os
+import sys
 import threading
 import time
 import types
@@ -16,10 +17,11 @@ class Rounds:
     """A job that records each round: (closing, process id, thread id); `hold` seconds each."""
 
     def __init__(self, hold=0.0, fail_first=False):
-        self.calls, self.hold, self.fail_first = [], hold, fail_first
+        self.calls, self.times, self.hold, self.fail_first = [], [], hold, fail_first
 
     def __call__(self, closing):
         self.calls.append((closing, os.getpid(), threading.get_ident()))
+        self.times.append(time.monotonic())
         if self.hold:
             time.sleep(self.hold)
         if self.fail_first and len(self.calls) == 1:
@@ -100,20 +102,40 @@ def test_where_the_thread_does_not_run_a_request_does_the_overdue_round_itself(m
     monkeypatch.setattr(background, "threading", types.SimpleNamespace(
         Thread=HeldThread, Lock=threading.Lock, Event=threading.Event))
     job, interval = Rounds(), 0.05
-    worker = Worker(interval, job)
     started = time.monotonic()
+    worker = Worker(interval, job)
     worker.poke()  # "starts" the thread, which will not run
     worker.poke()
     if time.monotonic() - started < background.OVERDUE * interval:  # not overdue yet: no round
         assert job.calls == []
     assert poll(lambda: worker.poke() or job.calls), "no request did the overdue round"
     assert job.calls == [(False, os.getpid(), threading.get_ident())]  # by the request, in its own thread
+    assert job.times[0] - started >= background.OVERDUE * interval  # overdue: not merely due
     after = time.monotonic()
     worker.poke()
     if time.monotonic() - after < background.OVERDUE * interval:  # just done: not overdue again
         assert len(job.calls) == 1
     worker.close()  # the process waits for the thread: it does the last round
     assert job.calls[-1][0] is True and [closing for closing, _, _ in job.calls].count(True) == 1
+
+
+def test_under_a_uwsgi_without_threads_no_thread_starts_and_each_due_round_is_a_requests(monkeypatch):
+    """uWSGI runs app threads only while a request does (has_threads false): a thread stopped in the
+    middle of a write would hold the database's lock, so there is none, and requests do every round."""
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(has_threads=False))  # as inside uWSGI
+    job, interval, threads = Rounds(), 0.05, threading.active_count()
+    started = time.monotonic()
+    worker = Worker(interval, job)
+    worker.poke()
+    assert threading.active_count() == threads  # no thread, ever
+    assert poll(lambda: worker.poke() or job.calls), "no request did the due round"
+    assert job.calls == [(False, os.getpid(), threading.get_ident())]
+    assert job.times[0] - started >= interval  # due after one interval, not OVERDUE of them
+    worker.close()  # no thread to wait for: the last round is done here
+    assert job.calls[-1] == (True, os.getpid(), threading.get_ident())
+    assert threading.active_count() == threads
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(has_threads=True))  # --enable-threads
+    assert Worker(interval, job).threaded is True
 
 
 def test_a_forked_process_starts_a_thread_of_its_own_and_closes_without_one():
