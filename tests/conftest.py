@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from itertools import count
 from pathlib import Path
@@ -552,3 +553,72 @@ def process_is_gone(pid):
         return True
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "\nState:\tZ" in status.read_text()
+
+
+# --- a raw TCP server, for answers no real server would give -----------------------------------
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that reads each request's head, then runs `answer(conn, stopping)`.
+
+    One thread per connection; `stop()` ends them all (handlers wait on `stopping`, never sleep).
+    """
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.heads = []  # the request heads received (bytes), in order
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)  # accept() wakes up to notice stop()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.threads = [threading.Thread(target=self._accept_until_stopped)]
+        self.threads[0].start()
+
+    def _accept_until_stopped(self):
+        """Accept connections, each served in a thread of its own, until stop()."""
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,))
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn):
+        """Read one request's head, record it, and answer."""
+        with conn:
+            try:
+                conn.settimeout(5)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    head += chunk
+                self.heads.append(head)
+                self.answer(conn, self.stopping)
+            except OSError:  # the client gave up and closed: what most tests here expect
+                pass
+
+    def stop(self):
+        """End every thread of the server and close its socket."""
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.listener.close()
+
+
+@pytest.fixture
+def raw_server():
+    """raw_server(answer) -> a running RawServer, stopped when the test ends."""
+    servers = []
+
+    def start(answer):
+        servers.append(RawServer(answer))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -29,64 +29,6 @@ def test_a_read_after_the_deadline_fails_even_with_data_waiting():
         assert sock.recv_into(bytearray(4)) == 4
 
 
-class OneAnswerServer:
-    """A loopback server answering every connection with `answer(conn, stopping)` once it has read the
-    request's head; `heads` are the heads it read. stop() ends it (answers wait on `stopping`)."""
-
-    def __init__(self, answer):
-        self.answer, self.heads, self.stopping = answer, [], threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.threads = [threading.Thread(target=self._accept)]
-        self.threads[0].start()
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn,))
-            self.threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn):
-        with conn:
-            try:
-                conn.settimeout(5)
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    head += chunk
-                self.heads.append(head)
-                self.answer(conn, self.stopping)
-            except OSError:  # the client gave up and closed
-                pass
-
-    def stop(self):
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=5)
-        self.listener.close()
-
-
-@pytest.fixture
-def server():
-    """server(answer) -> a running OneAnswerServer, stopped when the test ends."""
-    started = []
-
-    def start(answer):
-        started.append(OneAnswerServer(answer))
-        return started[-1]
-
-    yield start
-    for running in started:
-        running.stop()
-
-
 @pytest.fixture
 def session():
     """A deadline session, closed when the test ends."""
@@ -113,8 +55,8 @@ def trickling(conn, stopping):
         conn.sendall(b" ")
 
 
-def test_a_trickled_body_is_given_up_at_the_one_deadline(server, session):
-    slow = server(trickling)
+def test_a_trickled_body_is_given_up_at_the_one_deadline(raw_server, session):
+    slow = raw_server(trickling)
     started = time.monotonic()
     with pytest.raises(Unavailable, match=f"did not answer within {TIMEOUT} s"):
         outgoing.get(session, slow.url + "/x", TIMEOUT, {}, 64 * 1024)
@@ -122,9 +64,9 @@ def test_a_trickled_body_is_given_up_at_the_one_deadline(server, session):
     assert len(slow.heads) == 1  # asked once: no retry spent a second budget
 
 
-def test_an_answer_is_read_whole_and_a_redirect_is_returned_not_followed(server, session):
-    target = server(answering(body=b'{"found": true}'))
-    redirecting = server(answering("302 Found", b"", [f"Location: {target.url}/elsewhere"]))
+def test_an_answer_is_read_whole_and_a_redirect_is_returned_not_followed(raw_server, session):
+    target = raw_server(answering(body=b'{"found": true}'))
+    redirecting = raw_server(answering("302 Found", b"", [f"Location: {target.url}/elsewhere"]))
     response, body = outgoing.get(session, target.url + "/x", TIMEOUT * 4, {"Accept": "application/json"}, 1024)
     assert (response.status_code, body) == (200, b'{"found": true}')
     assert b"\r\nAccept: application/json\r\n" in target.heads[0]
@@ -133,9 +75,9 @@ def test_an_answer_is_read_whole_and_a_redirect_is_returned_not_followed(server,
     assert len(target.heads) == 1  # the redirect's target was never asked
 
 
-def test_a_body_over_the_limit_is_unavailable_and_one_at_the_limit_is_read(server, session):
-    at_the_limit = server(answering(body=b"x" * 1024))
-    over = server(answering(body=b"x" * 1025))
+def test_a_body_over_the_limit_is_unavailable_and_one_at_the_limit_is_read(raw_server, session):
+    at_the_limit = raw_server(answering(body=b"x" * 1024))
+    over = raw_server(answering(body=b"x" * 1025))
     assert outgoing.get(session, at_the_limit.url, TIMEOUT * 4, {}, 1024)[1] == b"x" * 1024
     with pytest.raises(Unavailable, match="answered more than 1 KiB"):
         outgoing.get(session, over.url, TIMEOUT * 4, {}, 1024)
@@ -150,8 +92,8 @@ def test_nothing_listening_is_unavailable_at_once(session):
     assert time.monotonic() - started < TIMEOUT  # refused: no wait for the deadline
 
 
-def test_each_thread_counts_its_own_wait_from_its_last_reset(server, session):
-    slow = server(answering(delay=0.2))
+def test_each_thread_counts_its_own_wait_from_its_last_reset(raw_server, session):
+    slow = raw_server(answering(delay=0.2))
     outgoing.reset_wait()
     assert outgoing.waited_ms() is None  # no call yet: no wait, not a wait of 0
     outgoing.get(session, slow.url, 5, {}, 1024)
