@@ -622,3 +622,19 @@ def raw_server():
     yield start
     for server in servers:
         server.stop()
+
+
+def stop_session(process, timeout=30):
+    """SIGTERM to a process started in a session of its own (start_new_session=True), as a service
+    manager stops it; after `timeout` s, or once it is gone, SIGKILL to whatever is left of its session."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()

@@ -9,7 +9,6 @@ to drop are counted in /logs/summary.
 import errno
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port
+from conftest import REPO_ROOT, free_port, stop_session
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None)  # Debian's newest
 ANSWER_DEADLINE = 10  # seconds: a request while the database is down must be answered by then, not hang
@@ -134,17 +133,7 @@ class Service:
 
     def stop(self):
         """SIGTERM (the service writes what it holds), then SIGKILL to whatever is left."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
+        stop_session(self.process)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ python3-dev); these tests skip, saying so, where it is not installed.
 import collections
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO_ROOT, free_port
+from conftest import REPO_ROOT, free_port, stop_session
 
 BIN = Path(sys.executable).parent  # the venv's scripts: uwsgi and gunicorn are installed there
 START_TIMEOUT = 90  # seconds for a server to load both apps and answer (a busy 2-core machine)
@@ -89,19 +88,8 @@ class Server:
                 time.sleep(0.2)
 
     def stop(self):
-        """SIGTERM to the master (uWSGI: --die-on-term), as a service manager stops it; SIGKILL to
-        whatever is left of its session."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
+        """SIGTERM to the master (uWSGI: --die-on-term), as a service manager stops it; then SIGKILL."""
+        stop_session(self.process)
 
 
 @pytest.fixture
