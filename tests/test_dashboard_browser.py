@@ -18,18 +18,16 @@ import time
 
 import pytest
 import requests
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from webtest import TestApp
 
 from conftest import REPO_ROOT, free_port
 from deploy.pythonanywhere.one_app import PrefixDispatcher
 from staff_api import dashboard
-from test_docs_browser import CHROMIUM, CHROMIUM_ARGS
+from test_docs_browser import CHROMIUM, DESKTOP, PHONE, TIME_ZONE, open_page  # noqa: F401  (open_page: a fixture)
 
 AXE_JS = REPO_ROOT / "tests" / "js" / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21aa", "wcag22aa"]
-DESKTOP, PHONE = (1366, 800), (390, 844)
-TIME_ZONE = "America/Sao_Paulo"
 
 
 @pytest.fixture
@@ -87,38 +85,6 @@ def test_under_a_prefix_the_page_is_reached_with_its_trailing_slash(make_staff_a
 
 
 # --- Helpers for Chromium ----------------------------------------------------------------------
-
-@pytest.fixture
-def open_page():
-    """open_page(url, size=DESKTOP, locale="en-US", bypass_csp=False, before=None) -> a page in a
-    fresh headless Chromium context showing `url`, with .requested (URLs) and .script_errors.
-
-    `before(page)` runs before the first request (routes, a fake clock). bypass_csp lets axe-core's
-    script in; every other page runs under the page's real Content-Security-Policy.
-    """
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-        def open_(url, size=DESKTOP, locale="en-US", bypass_csp=False, before=None):
-            context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale=locale,
-                                          timezone_id=TIME_ZONE, bypass_csp=bypass_csp)
-            page = context.new_page()
-            page.requested, page.script_errors = [], []
-            page.on("request", lambda request: page.requested.append(request.url))
-            page.on("pageerror", lambda error: page.script_errors.append(str(error)))
-            # Anything the page's Content-Security-Policy blocks is reported on the console.
-            page.on("console", lambda message: page.script_errors.append(message.text)
-                    if "Content Security Policy" in message.text else None)
-            if before:
-                before(page)
-            page.goto(url)
-            return page
-
-        try:
-            yield open_
-        finally:
-            browser.close()
-
 
 def add_employees(staff_url, *people):
     """POST each (name, email, cep[, role]) to the staff API; answer their ids."""

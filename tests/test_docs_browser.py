@@ -30,27 +30,46 @@ def engine():
     return "sqlite"
 
 
+DESKTOP, PHONE = (1366, 800), (390, 844)
+TIME_ZONE = "America/Sao_Paulo"
+
+
 @pytest.fixture
-def browser_page():
-    """A fresh page in headless Chromium, with the URLs it requested and the script errors it met."""
+def open_page():
+    """open_page(url, size=DESKTOP, locale="en-US", bypass_csp=False, before=None) -> a page in a
+    fresh headless Chromium context showing `url`, with .requested (URLs), .console_messages and
+    .script_errors. The browser test files share it (they import it from here).
+
+    `before(page)` runs before the first request (routes, a fake clock). bypass_csp lets axe-core's
+    script in; every other page runs under the page's real Content-Security-Policy.
+    """
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.requested, page.script_errors = [], []
+
+        def open_(url, size=DESKTOP, locale="en-US", bypass_csp=False, before=None):
+            context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale=locale,
+                                          timezone_id=TIME_ZONE, bypass_csp=bypass_csp)
+            page = context.new_page()
+            page.requested, page.console_messages, page.script_errors = [], [], []
             page.on("request", lambda request: page.requested.append(request.url))
+            page.on("console", lambda message: page.console_messages.append(message.text))
             page.on("pageerror", lambda error: page.script_errors.append(str(error)))
-            # A file or style the page's Content-Security-Policy blocks is reported on the console.
+            # Anything the page's Content-Security-Policy blocks is reported on the console.
             page.on("console", lambda message: page.script_errors.append(message.text)
                     if "Content Security Policy" in message.text else None)
-            yield page
+            if before:
+                before(page)
+            page.goto(url)
+            return page
+
+        try:
+            yield open_
         finally:
             browser.close()
 
 
-def test_try_it_out_looks_a_cep_up(cep_server, make_staff_app, serve, browser_page):
-    page = browser_page
-    page.goto(f"{cep_server.url}/docs")
+def test_try_it_out_looks_a_cep_up(cep_server, make_staff_app, serve, open_page):
+    page = open_page(f"{cep_server.url}/docs")
     # Swagger UI names each operation's block after its tag and operationId.
     operation = page.locator("#operations-ceps-getCep")
     operation.locator(".opblock-summary-control").click()
@@ -73,10 +92,9 @@ def test_try_it_out_looks_a_cep_up(cep_server, make_staff_app, serve, browser_pa
     assert outside == [], "the explorer must work offline: nothing from the internet"
 
 
-def test_authorize_sends_the_token_to_a_protected_staff_api(cep_server, make_staff_app, serve, browser_page):
-    page = browser_page
+def test_authorize_sends_the_token_to_a_protected_staff_api(cep_server, make_staff_app, serve, open_page):
     staff = serve(make_staff_app(cep_server.url, token="token-typed-in-the-browser"))
-    page.goto(f"{staff.url}/docs")
+    page = open_page(f"{staff.url}/docs")
     page.get_by_role("button", name="Authorize").first.click()
     page.locator(".modal-ux input").fill("token-typed-in-the-browser")
     page.locator(".modal-ux button.authorize").click()  # Swagger UI labels it "Apply credentials"

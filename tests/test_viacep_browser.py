@@ -11,10 +11,9 @@ without it the tests are skipped, saying why.
 import json
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from conftest import LoopbackServer
-from test_docs_browser import CHROMIUM, CHROMIUM_ARGS
+from test_docs_browser import CHROMIUM, open_page  # noqa: F401  (open_page: a fixture)
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="install Debian's chromium to run the browser test "
                                                          "(apt-get install chromium)")
@@ -89,22 +88,13 @@ def other_origin(cep_server):
 
 
 @pytest.fixture
-def page_on_other_origin(other_origin):
-    """The page, open in a fresh headless Chromium, with the console messages it logged."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page()
-            page.console_messages, page.script_errors = [], []
-            page.on("console", lambda message: page.console_messages.append(message.text))
-            page.on("pageerror", lambda error: page.script_errors.append(str(error)))
-            page.goto(other_origin.url + "/")
-            page.wait_for_function("['jsonp', 'json', 'revalidated', 'xml', 'post'].every(k => k in window.results)",
-                                   timeout=15000)
-            page.results = page.evaluate("window.results")
-            yield page
-        finally:
-            browser.close()
+def page_on_other_origin(other_origin, open_page):
+    """The page, open in a fresh headless Chromium, once its five calls have answered."""
+    page = open_page(other_origin.url + "/")
+    page.wait_for_function("['jsonp', 'json', 'revalidated', 'xml', 'post'].every(k => k in window.results)",
+                           timeout=15000)
+    page.results = page.evaluate("window.results")
+    return page
 
 
 def test_a_page_on_another_origin_reads_an_address_with_fetch_and_with_jsonp(page_on_other_origin, cep_server):

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from conftest import REPO_ROOT, free_port, stop_session
+from test_outages import own_postgres  # noqa: F401  (a fixture: a PostgreSQL cluster this test may stop)
 
 BIN = Path(sys.executable).parent  # the venv's scripts: uwsgi and gunicorn are installed there
 START_TIMEOUT = 90  # seconds for a server to load both apps and answer (a busy 2-core machine)
@@ -249,39 +250,23 @@ def test_one_app_under_uwsgi_without_app_threads(threadless_uwsgi, one_app_files
     assert "Python threads support is disabled" in server.log()
 
 
-@pytest.fixture
-def stoppable_postgres():
-    """A PostgreSQL cluster of this test's own, that it may stop and start (test_outages.Cluster)."""
-    from test_outages import PG_BIN, Cluster
-
-    if PG_BIN is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    cluster = Cluster()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop("immediate")
-        shutil.rmtree(cluster.directory, ignore_errors=True)
-
-
 @pytest.mark.parametrize("server_kind", ["uwsgi", "gunicorn"])
 def test_one_app_answers_json_503_while_its_postgresql_is_stopped(server_kind, one_app_files, start_server,
-                                                                   stoppable_postgres):
+                                                                   own_postgres):
     """The staff API's database stopped under a pre-fork server: the JSON 503 of chassis/web.py,
     whatever the server, and service again once the database is back. (Bottle hands the exception to
     start_response, and uWSGI's raised SystemError on it: it was Bottle's HTML 500 under uWSGI.)"""
     directory, env = one_app_files
-    env["STAFF_API_DATABASE_URL"] = stoppable_postgres.create_database("staff")
+    env["STAFF_API_DATABASE_URL"] = own_postgres.create_database("staff")
     server = start_server(uwsgi_command(uwsgi_binary()) if server_kind == "uwsgi" else gunicorn_command())
     assert server.get("/staff/employees", time.monotonic() + START_TIMEOUT).status_code == 200
 
-    stoppable_postgres.stop()
+    own_postgres.stop()
     for path in ("/staff/employees", "/staff/health"):
         resp = requests.get(server.url + path, timeout=30)
         assert (resp.status_code, resp.headers["Content-Type"]) == (503, "application/json"), resp.text[:500]
         assert resp.json()["error"]["status"] == 503 and int(resp.headers["Retry-After"]) > 0
-    stoppable_postgres.start()
+    own_postgres.start()
     deadline = time.monotonic() + WRITE_TIMEOUT
     while requests.get(f"{server.url}/staff/employees", timeout=30).status_code != 200:
         assert time.monotonic() < deadline, f"no service after PostgreSQL came back:\n{server.log()[-3000:]}"
